@@ -1,0 +1,1 @@
+"""Search spaces: one module per space (nb101, nb201, darts)."""
