@@ -1,0 +1,425 @@
+"""The end-to-end search: propose -> de-duplicate -> score at initialization -> rank -> top-k -> train -> report.
+
+``search(...)`` is the Python API; ``python -m nasi_nal.search`` is a thin command line over it. Methods:
+
+* ``nal+nasi`` (default): the NAL graph-attention model proposes cells (NAS-Bench-101 directly; NAS-Bench-201 and
+  DARTS through its documented transfer mapping), NASI's penalised NTK-trace score ranks them.
+* ``nal``: the same proposals, ranked by the model's own log-probability (no network is built).
+* ``nasi``: NASI's one-shot Gumbel-softmax supernet search (NAS-Bench-201, DARTS). NAS-Bench-101 has no fixed
+  edge set to relax into a supernet, so there ``nasi`` ranks uniformly sampled cells by NASI's penalised score.
+* ``random``: uniformly sampled cells, kept in sampling order (the random-search baseline; nothing is scored).
+* any score name of ``nasi_nal.scores.SCORES`` (``synflow``, ``nwot``, ``ntk_cond``, ...): uniformly sampled
+  cells ranked by that score.
+
+Scoring builds each candidate's network at its proxy size (``nasi_nal.networks.build(..., proxy=True)``),
+initialises it with a key folded from the seed and the candidate's position, and scores it on one batch shared by
+all candidates (Gaussian inputs and random labels by default: NASI's data- and label-agnostic mode).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import platform
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+
+from nasi_nal import report, scores
+from nasi_nal.errors import NasiNalError
+from nasi_nal.networks import build, count_params
+from nasi_nal.spaces import darts, nb101, nb201
+
+SCHEMA = "nasi_nal.search/1"
+SPACES = ("nb101", "nb201", "darts")
+METHODS = ("nal+nasi", "nal", "nasi", "random")
+DATA_MODES = ("gaussian", "cifar10")
+
+
+def method_names() -> tuple[str, ...]:
+    """Every accepted ``method``: the pipeline methods, then each registered score name."""
+    return METHODS + tuple(sorted(scores.SCORES))
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Everything that determines a search's result (timings aside). Same config -> same JSON."""
+
+    space: str = "nb101"
+    method: str = "nal+nasi"
+    candidates: int = 30  # proposals to score; the default run scores 30 proxy networks in about a minute on CPU
+    top_k: int = 5  # winners reported (and trained with train=True)
+    seed: int = 0
+    data: str = "gaussian"  # "gaussian" (no dataset), "cifar10" (tensorflow-datasets) or a path (npz / image folder)
+    labels: str = "random"  # "random" or "real" (needs real data)
+    batch_size: int = 16  # scoring batch
+    mu: float = 2.0  # NASI's penalty weight in R = T - mu * max(0, T - nu)
+    nu: float | None = None  # NASI's trace constraint; None: adaptive, the nu_quantile of the candidates' traces
+    nu_quantile: float = 0.9
+    nasi_steps: int = 100  # supernet search steps (method "nasi" on nb201 / darts)
+    table: str | None = None  # NAS-Bench table for true accuracies: nb101 tfrecord/npz cache/sample, nb201 CSV
+    output: str | None = None  # JSON report path; PNGs of the winners are written beside it
+    train: bool = False
+    train_recipe: str | None = None  # default: the space's benchmark recipe
+    train_overrides: tuple[str, ...] = ()  # "field=value" overrides of the recipe
+    train_workdir: str | None = None
+
+
+@dataclasses.dataclass
+class Candidate:
+    """One proposed cell: its identity, the scores it got, and what the table knows of it."""
+
+    rank: int | None
+    key: str  # NB101 hash, NB201 arch string, DARTS genotype JSON
+    summary: str
+    cell: Any
+    proposal_log_prob: float | None = None
+    scores: dict[str, float] = dataclasses.field(default_factory=dict)
+    params: int | None = None  # trainable parameters of the full-size benchmark network
+    table_accuracy: float | None = None  # percent; see SearchResult.table_metric
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank, "key": self.key, "summary": self.summary, "cell": _cell_json(self.cell),
+            "proposal_log_prob": self.proposal_log_prob, "scores": self.scores, "params": self.params,
+            "table_accuracy": self.table_accuracy,
+        }
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """What a search returns: the config, every candidate (ranked), the winners, timings and the environment."""
+
+    config: SearchConfig
+    ranking_score: str | None
+    candidates: list[Candidate]
+    winners: list[Candidate]
+    timings: dict[str, float]
+    environment: dict[str, Any]
+    table_metric: str | None = None
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)  # method-specific (nu, supernet cost, ...)
+    training: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The versioned JSON document (schema ``nasi_nal.search/1``, documented in the README)."""
+        return {
+            "schema": SCHEMA,
+            "config": dataclasses.asdict(self.config),
+            "environment": self.environment,
+            "ranking_score": self.ranking_score,
+            "table_metric": self.table_metric,
+            "details": self.details,
+            "candidates": [c.to_json() for c in self.candidates],
+            "winners": [c.to_json() for c in self.winners],
+            "training": self.training,
+            "timings": self.timings,
+        }
+
+    def table(self) -> str:
+        """The winners as a plain-text table."""
+        headers = ["rank", "cell", self.ranking_score or "score", "params", "table acc %"]
+        rows = [[c.rank, c.summary, c.scores.get(self.ranking_score) if self.ranking_score else None,
+                 c.params, c.table_accuracy] for c in self.winners]
+        return report.format_table(headers, rows)
+
+
+# ----------------------------------------------------------------------------------------------- spaces ----
+
+def _cell_key(space: str, cell: Any) -> str:
+    if space == "nb101":
+        return cell.hash
+    if space == "nb201":
+        return nb201.format(cell)
+    return darts.to_json(cell)
+
+
+def _cell_summary(space: str, cell: Any) -> str:
+    if space == "nb101":
+        short = {"conv1x1-bn-relu": "c1", "conv3x3-bn-relu": "c3", "maxpool3x3": "mp"}
+        edges = int(np.sum(cell.matrix))
+        return f"{cell.hash[:8]} {len(cell.ops)}v/{edges}e " + "-".join(short[o] for o in cell.ops[1:-1])
+    if space == "nb201":
+        return nb201.format(cell)
+    return "normal " + ",".join(f"{op}@{i}" for op, i in cell.normal)
+
+
+def _cell_json(cell: Any) -> Any:
+    if isinstance(cell, nb101.Cell):
+        return {"matrix": cell.matrix.tolist(), "ops": list(cell.ops)}
+    if isinstance(cell, nb201.Arch):
+        return nb201.format(cell)
+    return json.loads(darts.to_json(cell))
+
+
+def _sample(space: str, rng: np.random.Generator) -> Any:
+    return {"nb101": nb101.sample, "nb201": nb201.sample, "darts": darts.sample}[space](rng)
+
+
+def draw_cell(space: str, cell: Any, path: str | os.PathLike, title: str = "") -> list[pathlib.Path]:
+    """PNG picture(s) of a cell: one file (NB101, NB201) or ``<stem>_normal.png`` and ``<stem>_reduce.png`` (DARTS)."""
+    path = pathlib.Path(path)
+    if space == "nb101":
+        edges = [(int(i), int(j)) for i, j in zip(*np.nonzero(cell.matrix))]
+        report.draw_dag(path, list(cell.ops), edges, title=title)
+        return [path]
+    if space == "nb201":
+        kept = [(f, t, op) for (t, f), op in zip(nb201.EDGES, cell.ops) if op != "none"]
+        report.draw_dag(path, ["in", "node 1", "node 2", "out"], [(f, t) for f, t, _ in kept],
+                        [op for _, _, op in kept], title=title + "  ('none' edges omitted)")
+        return [path]
+    out = []
+    for kind in ("normal", "reduce"):
+        pairs = getattr(cell, kind)
+        edges = [(src, 2 + k // 2) for k, (_, src) in enumerate(pairs)] + [(n, 6) for n in range(2, 6)]
+        labels = ["c_{k-2}", "c_{k-1}", "0", "1", "2", "3", "c_{k}"]
+        p = path.with_name(f"{path.stem}_{kind}.png")
+        report.draw_dag(p, labels, edges, [op for op, _ in pairs] + ["concat"] * 4, title=f"{title} {kind}")
+        out.append(p)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- tables ----
+
+def _load_table(space: str, path: str) -> tuple[Callable[[Any], float | None], str]:
+    """A look-up cell -> accuracy (percent, None when the table lacks the cell) and the metric's description."""
+    from nasi_nal import tables
+
+    if space == "nb101":
+        table = tables.load_nb101(path)
+        use_test = bool(np.isfinite(table.metric("test_acc", 108)).any())
+        metric = "test_acc" if use_test else "val_acc"
+
+        def nb101_lookup(cell: nb101.Cell) -> float | None:
+            if cell.hash not in table:
+                return None
+            value = getattr(table.query(cell.hash, 108), metric)
+            return None if value is None or not np.isfinite(value) else 100.0 * float(value)
+
+        return nb101_lookup, f"NAS-Bench-101 {metric} after 108 epochs (mean over runs) from {path}"
+    if space == "nb201":
+        table = tables.load_nb201(path)
+
+        def nb201_lookup(arch: nb201.Arch) -> float | None:
+            return float(table.query(arch).test_acc_200ep) if arch in table else None
+
+        return nb201_lookup, f"NAS-Bench-201 CIFAR-10 test accuracy, 200-epoch schedule, from {path}"
+    raise NasiNalError("--table is not available for the DARTS space: DARTS has no tabular benchmark")
+
+
+# ------------------------------------------------------------------------------------------------- data ----
+
+def _scoring_batch(config: SearchConfig, key: jax.Array) -> scores.Batch:
+    """The one batch every candidate is scored on (NASI's four data/label modes)."""
+    if config.data == "gaussian":
+        if config.labels == "real":
+            raise NasiNalError("--labels real needs real data: pass --data cifar10 or --data PATH")
+        return scores.make_batch(key, config.batch_size, inputs="gaussian", targets="random")
+    from nasi_nal.train import input_pipeline
+
+    images, labels = input_pipeline.load_pool(config.data, limit=max(256, config.batch_size))
+    targets = "real" if config.labels == "real" else "random"
+    return scores.make_batch(key, config.batch_size, images=images, labels=labels, inputs="real", targets=targets)
+
+
+# ------------------------------------------------------------------------------------------------ search ----
+
+def _validate(config: SearchConfig) -> None:
+    if config.space not in SPACES:
+        raise NasiNalError(f"unknown space {config.space!r}: choose one of {', '.join(SPACES)}")
+    if config.method not in method_names():
+        raise NasiNalError(f"unknown method {config.method!r}: choose one of {', '.join(method_names())}")
+    if config.candidates < 1:
+        raise NasiNalError(f"--candidates must be >= 1, got {config.candidates}")
+    if not 1 <= config.top_k <= config.candidates:
+        raise NasiNalError(f"--top-k {config.top_k} must lie between 1 and --candidates ({config.candidates})")
+    if config.labels not in ("random", "real"):
+        raise NasiNalError(f"unknown labels mode {config.labels!r}: choose 'random' or 'real'")
+    if config.data not in DATA_MODES and not pathlib.Path(config.data).exists():
+        raise NasiNalError(f"--data {config.data!r} is neither 'gaussian', 'cifar10' nor an existing path "
+                           "(an .npz with x_train/y_train or an image folder with train/<class>/*)")
+    if config.batch_size < 2:
+        raise NasiNalError(f"--batch-size must be >= 2, got {config.batch_size}")
+    if config.output is not None:
+        report.check_writable(config.output)
+    if config.space == "darts" and config.table is not None:
+        raise NasiNalError("--table is not available for the DARTS space: DARTS has no tabular benchmark")
+
+
+def _propose(config: SearchConfig, rng: np.random.Generator) -> tuple[list[Candidate], dict[str, Any]]:
+    """Distinct candidate cells, in proposal order."""
+    space, n = config.space, config.candidates
+    if config.method in ("nal", "nal+nasi"):
+        from nasi_nal.nal import checkpoint, generate, transfer
+
+        model = checkpoint.load_pretrained()
+        if space == "nb101":
+            props = generate.generate(model, n, rng=rng)
+            cells = [(p.cell, p.log_prob + p.op_log_prob) for p in props]
+        elif space == "nb201":
+            cells = [(p.arch, p.score) for p in transfer.to_nb201(model, n)]
+        else:
+            cells = [(p.genotype, p.score) for p in transfer.to_darts(model, n)]
+        if len(cells) < n:
+            raise NasiNalError(f"the NAL transfer to {space} yields only {len(cells)} distinct cells; "
+                               f"ask for --candidates {len(cells)} or fewer")
+        details = {"proposer": "NAL graph-attention link predictor (shipped checkpoint)"}
+        return [Candidate(None, _cell_key(space, c), _cell_summary(space, c), c, float(lp)) for c, lp in cells], details
+    seen: dict[str, Candidate] = {}
+    tries = 0
+    while len(seen) < n:
+        tries += 1
+        if tries > 100 * n:
+            raise NasiNalError(f"could not draw {n} distinct cells in {tries} samples")
+        cell = _sample(space, rng)
+        key = _cell_key(space, cell)
+        if key not in seen:
+            seen[key] = Candidate(None, key, _cell_summary(space, cell), cell)
+    return list(seen.values()), {"proposer": "uniform sampling", "samples_drawn": tries}
+
+
+def _score_all(config: SearchConfig, cands: list[Candidate], score: str, key: jax.Array, quiet: bool) -> None:
+    from tqdm.auto import tqdm
+
+    fn = scores.get_score(score)
+    k_batch, k_init = jax.random.split(key)
+    batch = _scoring_batch(config, k_batch)
+    for i, cand in enumerate(tqdm(cands, desc=f"scoring ({score})", disable=quiet, unit="cell")):
+        model = build(config.space, cand.cell, proxy=True)
+        k = jax.random.fold_in(k_init, i)
+        variables = model.init(k, batch.inputs[:1], train=False)
+        cand.scores[score] = fn(model, variables, batch, k, name=cand.summary)
+
+
+def search(config: SearchConfig | None = None, *, quiet: bool = True, **overrides: Any) -> SearchResult:
+    """Runs one search and returns its result; writes the JSON and PNGs when ``config.output`` is set.
+
+    Example:
+        >>> result = nasi_nal.search(space="nb201", method="nal+nasi", candidates=10, top_k=3)
+        >>> print(result.table())
+    """
+    config = dataclasses.replace(config or SearchConfig(), **overrides)
+    _validate(config)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    lookup, metric = _load_table(config.space, config.table) if config.table else (None, None)
+    timings["load_table_s"] = time.perf_counter() - t0
+
+    key = jax.random.PRNGKey(config.seed)
+    k_propose, k_score = jax.random.split(key)
+    rng = np.random.default_rng([config.seed, 101])  # host-side proposals: its own stream of the same seed
+    t = time.perf_counter()
+    details: dict[str, Any] = {}
+    if config.method == "nasi" and config.space != "nb101":
+        cands, details = _supernet(config, k_propose, quiet)
+        ranking, higher_better = "nasi_penalized", True
+    else:
+        cands, details = _propose(config, rng)
+        timings["propose_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        ranking, higher_better = _rank_scores(config, cands, k_score, quiet, details)
+        timings["score_s"] = time.perf_counter() - t
+    order = _order(cands, ranking, higher_better)
+    for r, c in enumerate(order, 1):
+        c.rank = r
+    winners = order[: config.top_k]
+    for c in winners:
+        c.params = count_params(build(config.space, c.cell))
+        if lookup is not None:
+            c.table_accuracy = lookup(c.cell)
+    if lookup is not None:
+        for c in order[config.top_k:]:
+            c.table_accuracy = lookup(c.cell)
+    result = SearchResult(config, ranking, order, winners, timings, _environment(), metric, details)
+    if config.train:
+        t = time.perf_counter()
+        result.training = _train(config, winners, quiet)
+        timings["train_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    if config.output:
+        _write(result)
+    return result
+
+
+def _rank_scores(config: SearchConfig, cands: list[Candidate], key: jax.Array, quiet: bool,
+                 details: dict[str, Any]) -> tuple[str | None, bool]:
+    """Scores the candidates as the method says; returns the ranking score's name and its direction."""
+    if config.method == "random":
+        return None, True
+    if config.method == "nal":
+        for c in cands:
+            c.scores["nal_log_prob"] = c.proposal_log_prob
+        return "nal_log_prob", True
+    if config.method in ("nal+nasi", "nasi"):
+        _score_all(config, cands, "nasi_trace", key, quiet)
+        traces = np.array([c.scores["nasi_trace"] for c in cands])
+        nu = config.nu if config.nu is not None else scores.adaptive_nu(traces, config.nu_quantile)
+        details.update(mu=config.mu, nu=nu, nu_rule="fixed" if config.nu is not None
+                       else f"adaptive: quantile {config.nu_quantile} of the candidates' NASI traces")
+        for c in cands:
+            c.scores["nasi_penalized"] = float(scores.nasi_penalized(c.scores["nasi_trace"], config.mu, nu))
+        return "nasi_penalized", True
+    _score_all(config, cands, config.method, key, quiet)
+    return config.method, config.method not in scores.LOWER_IS_BETTER
+
+
+def _order(cands: list[Candidate], score: str | None, higher_better: bool) -> list[Candidate]:
+    if score is None:
+        return list(cands)
+    sign = -1.0 if higher_better else 1.0
+    return [c for _, c in sorted(enumerate(cands), key=lambda ic: (sign * ic[1].scores[score], ic[0]))]
+
+
+def _supernet(config: SearchConfig, key: jax.Array, quiet: bool) -> tuple[list[Candidate], dict[str, Any]]:
+    from nasi_nal import nasi
+
+    images = labels = None
+    inputs = "gaussian" if config.data == "gaussian" else "real"
+    if inputs == "real" or config.labels == "real":
+        from nasi_nal.train import input_pipeline
+
+        images, labels = input_pipeline.load_pool(config.data, limit=max(256, config.batch_size))
+    res = nasi.search(config.space, key, steps=config.nasi_steps, batch_size=config.batch_size, mu=config.mu,
+                      nu=config.nu, inputs=inputs, targets=config.labels, images=images, labels=labels)
+    cell = res.cell
+    cand = Candidate(None, _cell_key(config.space, cell), _cell_summary(config.space, cell), cell,
+                     scores={"nasi_penalized": float(res.score)})
+    details = {"proposer": "NASI Gumbel-softmax supernet", "steps": res.steps, "device": res.device,
+               "search_wall_s": res.wall_seconds, "compile_s": res.compile_seconds, "settings": res.settings}
+    if config.candidates != 1 or config.top_k != 1:
+        details["note"] = "the supernet search returns one architecture; --candidates and --top-k do not apply"
+    return [cand], details
+
+
+def _train(config: SearchConfig, winners: Sequence[Candidate], quiet: bool) -> list[dict[str, Any]]:
+    from nasi_nal.train import train_winners
+
+    return train_winners(config.space, [w.cell for w in winners], recipe=config.train_recipe,
+                         overrides=config.train_overrides, workdir=config.train_workdir, quiet=quiet)
+
+
+def _environment() -> dict[str, Any]:
+    import flax
+    import optax
+
+    return {
+        "nasi_nal": _version(), "python": platform.python_version(), "jax": jax.__version__,
+        "flax": flax.__version__, "optax": optax.__version__, "numpy": np.__version__,
+        "device": str(jax.devices()[0].device_kind), "platform": jax.default_backend(),
+    }
+
+
+def _version() -> str:
+    from nasi_nal import __version__
+
+    return __version__
+
+
+def _write(result: SearchResult) -> None:
+    out = pathlib.Path(result.config.output)
+    for c in result.winners:
+        stem = out.with_name(f"{out.stem}_rank{c.rank}.png")
+        draw_cell(result.config.space, c.cell, stem, title=f"rank {c.rank}: {c.summary}")
+    report.write_json(out, result.to_json())

@@ -1,0 +1,97 @@
+"""``python -m nasi_nal.search``: propose, score at initialization, rank, (train) and report cells.
+
+A thin command line over ``nasi_nal.pipeline.search``; every option is a field of ``SearchConfig``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import types
+from typing import Sequence
+
+from nasi_nal.errors import NasiNalError
+
+EXAMPLES = """\
+examples:
+  python -m nasi_nal.search                                   # NB101, NAL proposals ranked by NASI, offline
+  python -m nasi_nal.search --space nb201 --method nasi --table nb201_cifar10.csv
+  python -m nasi_nal.search --space darts --method nasi --nasi-steps 20
+  python -m nasi_nal.search --space nb201 --method synflow --candidates 50 --data cifar10 --labels real
+  python -m nasi_nal.search --space nb101 --method nal --table nasbench_only108.tfrecord --output run.json
+  python -m nasi_nal.search --space nb201 --top-k 1 --train --train-override epochs=12
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    from nasi_nal.pipeline import DATA_MODES, SPACES, SearchConfig, method_names
+
+    d = SearchConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m nasi_nal.search", description=__doc__.splitlines()[0].split(": ", 1)[1],
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default=d.space, help=f"search space: {', '.join(SPACES)} (default {d.space})")
+    p.add_argument("--method", default=d.method, help=f"one of {', '.join(method_names())} (default {d.method})")
+    p.add_argument("--candidates", type=int, default=d.candidates, help="cells proposed and scored")
+    p.add_argument("--top-k", type=int, default=d.top_k, help="winners reported")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--data", default=d.data,
+                   help=f"{' or '.join(DATA_MODES)} or a path (.npz with x_train/y_train, or train/<class>/* folder)")
+    p.add_argument("--labels", default=d.labels, help="random (label-agnostic) or real")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="scoring batch size")
+    p.add_argument("--mu", type=float, default=d.mu, help="NASI penalty weight")
+    p.add_argument("--nu", type=float, default=d.nu, help="NASI trace constraint (default: adaptive)")
+    p.add_argument("--nasi-steps", type=int, default=d.nasi_steps, help="supernet search steps (--method nasi)")
+    p.add_argument("--table", default=d.table, help="NAS-Bench table to look up true accuracies")
+    p.add_argument("--output", default=d.output, help="JSON report path (winner PNGs are written beside it)")
+    p.add_argument("--train", action="store_true", help="fully train the winners afterwards")
+    p.add_argument("--train-recipe", default=d.train_recipe, help="trainer recipe (default: the space's)")
+    p.add_argument("--train-override", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a recipe field, e.g. epochs=12 (repeatable)")
+    p.add_argument("--train-workdir", default=d.train_workdir, help="where training writes checkpoints and logs")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, only the result table")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from nasi_nal.pipeline import SearchConfig, search
+
+    fields = {f.name for f in dataclasses.fields(SearchConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    values["train_overrides"] = tuple(args.train_override)
+    t0 = time.perf_counter()
+    try:
+        result = search(SearchConfig(**values), quiet=args.quiet)
+    except NasiNalError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: no output was written", file=sys.stderr)
+        return 130
+    print(result.table())
+    if result.table_metric:
+        print(f"table accuracy: {result.table_metric}")
+    if result.details.get("nu") is not None:
+        print(f"NASI penalty: mu={result.details['mu']}, nu={result.details['nu']:.4g} ({result.details['nu_rule']})")
+    if args.output:
+        print(f"wrote {args.output}")
+    print(f"total time {time.perf_counter() - t0:.1f} s on {result.environment['device']}")
+    return 0
+
+
+class _CallableModule(types.ModuleType):
+    """Keeps ``nasi_nal.search(...)`` the pipeline function even after ``import nasi_nal.search`` has bound the
+    package attribute to this module."""
+
+    def __call__(self, *args, **kwargs):
+        from nasi_nal.pipeline import search
+
+        return search(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+if __name__ == "__main__":
+    sys.exit(main())
