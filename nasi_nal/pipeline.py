@@ -183,12 +183,16 @@ def draw_cell(space: str, cell: Any, path: str | os.PathLike, title: str = "") -
 
 # ----------------------------------------------------------------------------------------------- tables ----
 
-def _load_table(space: str, path: str) -> tuple[Callable[[Any], float | None], str]:
-    """A look-up cell -> accuracy (percent, None when the table lacks the cell) and the metric's description."""
+def _load_table(space: str, path: str | None) -> tuple[Callable[[Any], float | None], str]:
+    """A look-up cell -> accuracy (percent, None when the table lacks the cell) and the metric's description.
+
+    Without a path, NAS-Bench-101 cells are looked up in the package's embedded table.
+    """
     from nasi_nal import tables
 
     if space == "nb101":
-        table = tables.load_nb101(path)
+        table = tables.load_nb101(path) if path else tables.load_embedded()
+        path = path or "the embedded table (500 best cells of a 20,001-cell NAS-Bench-101 sample, one run)"
         use_test = bool(np.isfinite(table.metric("test_acc", 108)).any())
         metric = "test_acc" if use_test else "val_acc"
 
@@ -201,9 +205,13 @@ def _load_table(space: str, path: str) -> tuple[Callable[[Any], float | None], s
         return nb101_lookup, f"NAS-Bench-101 {metric} after 108 epochs (mean over runs) from {path}"
     if space == "nb201":
         table = tables.load_nb201(path)
+        column = "cifar10_test_acc_200ep"
+        if column not in table.metric_names:
+            raise NasiNalError(f"NAS-Bench-201 table {path} has no column {column!r} (it has "
+                               f"{', '.join(table.metric_names)}): pass a CIFAR-10 results CSV")
 
         def nb201_lookup(arch: nb201.Arch) -> float | None:
-            return float(table.query(arch).test_acc_200ep) if arch in table else None
+            return float(table.query(arch).metrics[column]) if arch in table else None
 
         return nb201_lookup, f"NAS-Bench-201 CIFAR-10 test accuracy, 200-epoch schedule, from {path}"
     raise NasiNalError("--table is not available for the DARTS space: DARTS has no tabular benchmark")
@@ -304,7 +312,8 @@ def search(config: SearchConfig | None = None, *, quiet: bool = True, **override
     _validate(config)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    lookup, metric = _load_table(config.space, config.table) if config.table else (None, None)
+    has_table = config.table is not None or config.space == "nb101"
+    lookup, metric = _load_table(config.space, config.table) if has_table else (None, None)
     timings["load_table_s"] = time.perf_counter() - t0
 
     key = jax.random.PRNGKey(config.seed)

@@ -13,31 +13,27 @@ OPS = [("input", "conv3x3-bn-relu", "maxpool3x3", "output"),
        ("input", "output")]
 
 
-def test_forward_one_logit_per_edge_with_and_without_jit():
+def test_forward_one_logit_per_edge():
     params = init_params(TINY, jax.random.PRNGKey(0))
     graph = data.pad(data.candidate_graphs(OPS), 4)
-    module = LinkPredictor(TINY)
-    eager = module.apply({"params": params}, graph)
-    jitted = jax.jit(lambda p, g: module.apply({"params": p}, g))(params, graph)
-    assert eager.shape == (4 * data.EDGES_PER_GRAPH,)
-    np.testing.assert_allclose(eager, jitted, rtol=1e-5, atol=1e-5)
-    assert np.isfinite(np.asarray(eager)).all()
+    logits = model._apply_fn(TINY)(params, graph)
+    assert logits.shape == (4 * data.EDGES_PER_GRAPH,)
+    assert np.isfinite(np.asarray(logits)).all()
 
 
 def test_dropout_only_in_training():
     params = init_params(TINY, jax.random.PRNGKey(0))
     graph = data.pad(data.candidate_graphs(OPS), 4)
     module = LinkPredictor(TINY)
-    a = module.apply({"params": params}, graph, deterministic=False, rngs={"dropout": jax.random.PRNGKey(1)})
-    b = module.apply({"params": params}, graph, deterministic=False, rngs={"dropout": jax.random.PRNGKey(2)})
-    assert not np.allclose(a, b)
+    train = jax.jit(lambda key: module.apply({"params": params}, graph, deterministic=False, rngs={"dropout": key}))
+    assert not np.allclose(train(jax.random.PRNGKey(1)), train(jax.random.PRNGKey(2)))
 
 
 def test_logits_do_not_depend_on_batch_company():
     """Padding and the other graphs in a batch change nothing (attention stays inside each graph)."""
     params = init_params(TINY, jax.random.PRNGKey(0))
-    together = edge_logits(TINY, params, OPS, batch_size=8)
-    alone = [edge_logits(TINY, params, [ops], batch_size=8)[0] for ops in OPS]
+    together = edge_logits(TINY, params, OPS, batch_size=4)
+    alone = [edge_logits(TINY, params, [ops], batch_size=4)[0] for ops in OPS]
     for t, a, ops in zip(together, alone, OPS):
         assert t.shape == (len(ops), len(ops))
         np.testing.assert_allclose(t, a, rtol=1e-5, atol=1e-6)
@@ -52,18 +48,18 @@ def test_compiles_once_for_many_batches(monkeypatch):
         traces.append(1)
         return real(self, graph, deterministic)
 
-    config = ModelConfig(hidden=8, num_heads=2, num_layers=2, decoder_hidden=8)  # fresh cache entry
-    params = init_params(config, jax.random.PRNGKey(0))
+    params = init_params(TINY, jax.random.PRNGKey(0))
+    model._apply_fn.cache_clear()
     monkeypatch.setattr(LinkPredictor, "__call__", counting)
-    edge_logits(config, params, OPS * 5, batch_size=4)  # 15 graphs: 4 batches
-    edge_logits(config, params, OPS[:1], batch_size=4)
+    edge_logits(TINY, params, OPS * 5, batch_size=4)  # 15 graphs: 4 batches
+    edge_logits(TINY, params, OPS[:1], batch_size=4)
     assert len(traces) == 1
 
 
 def test_log_probabilities_are_stable_log_sigmoids():
     params = init_params(TINY, jax.random.PRNGKey(0))
-    (lp, lq), = model.edge_log_probabilities(TINY, params, OPS[:1])
-    z, = edge_logits(TINY, params, OPS[:1])
+    (lp, lq), = model.edge_log_probabilities(TINY, params, OPS[:1], batch_size=4)
+    z, = edge_logits(TINY, params, OPS[:1], batch_size=4)
     iu = np.triu_indices(4, 1)
     np.testing.assert_allclose(np.exp(lp[iu]) + np.exp(lq[iu]), 1.0)
     np.testing.assert_allclose(np.exp(lp[iu]), 1 / (1 + np.exp(-z[iu])))

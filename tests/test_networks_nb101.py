@@ -30,11 +30,6 @@ def _images(key, n=4, size=8):
     return jax.random.normal(key, (n, size, size, 3), jnp.float32)
 
 
-def _init(net, key, x):
-    """``net.init`` compiled whole (op-by-op dispatch of a traced init is far slower on CPU)."""
-    return jax.jit(net.init)(key, x)
-
-
 def test_vertex_channels_follow_compute_vertex_channels():
     # README cell: the output's two inputs (vertices 2 and 5) split 128; the others take the max of what they feed.
     assert net101.vertex_channels(128, 128, np.array(README_MATRIX)) == (128, 64, 64, 64, 64, 64, 128)
@@ -51,10 +46,10 @@ def test_vertex_channels_follow_compute_vertex_channels():
 def test_output_shapes_and_dtypes():
     key = jax.random.PRNGKey(0)
     for matrix, ops in ((ALL_OPS_MATRIX, ALL_OPS), TWO_VERTEX):
-        net = net101.NB101Network(matrix, ops, stem_channels=8, num_stacks=3, cells_per_stack=1, num_classes=5)
-        x = _images(key, n=2, size=9)  # odd size: 9 -> 5 -> 3 under 'SAME' 2x2 pooling, as TF's 'same'
-        variables = _init(net, key, x)
-        logits = jax.jit(net.apply)(variables, x)
+        net = net101.NB101Network(matrix, ops, stem_channels=8, num_stacks=2, cells_per_stack=1, num_classes=5)
+        x = _images(key, n=2, size=9)  # odd size: 9 -> 5 under 'SAME' 2x2 pooling, as TF's 'same'
+        variables = net.init(key, x)
+        logits = net.apply(variables, x)
         assert logits.shape == (2, 5) and logits.dtype == jnp.float32
         assert np.isfinite(np.asarray(logits)).all()
     # The benchmark's full network, by shape only.
@@ -91,9 +86,9 @@ def test_cell_is_validated_and_pruned():
 def test_determinism_under_a_fixed_key():
     net = net101.NB101Network(ALL_OPS_MATRIX, ALL_OPS, **TINY)
     x = _images(jax.random.PRNGKey(3))
-    v1 = _init(net, jax.random.PRNGKey(7), x)
-    v2 = _init(net, jax.random.PRNGKey(7), x)
-    v3 = _init(net, jax.random.PRNGKey(8), x)
+    v1 = net.init(jax.random.PRNGKey(7), x)
+    v2 = net.init(jax.random.PRNGKey(7), x)
+    v3 = net.init(jax.random.PRNGKey(8), x)
     same = jax.tree_util.tree_map(lambda a, b: bool(jnp.array_equal(a, b)), v1, v2)
     assert all(jax.tree_util.tree_leaves(same))
     kernel = lambda v: np.asarray(v["params"]["stack0_module0"]["vertex_2"]["conv"]["kernel"])
@@ -110,7 +105,7 @@ def test_sgd_step_lowers_the_loss():
     kx, ky, kinit = jax.random.split(jax.random.PRNGKey(0), 3)
     x = _images(kx, n=8)
     y = jax.random.randint(ky, (8,), 0, 10)
-    variables = _init(net, kinit, x)
+    variables = net.init(kinit, x)
     params, batch_stats = variables["params"], variables["batch_stats"]
     opt = optax.sgd(0.1)
     opt_state = opt.init(params)
@@ -130,7 +125,7 @@ def test_sgd_step_lowers_the_loss():
     for _ in range(5):
         params, batch_stats, opt_state, loss = step(params, batch_stats, opt_state)
         losses.append(float(loss))
-    final, _ = jax.jit(loss_fn)(params, batch_stats)
+    final, _ = loss_fn(params, batch_stats)
     assert np.isfinite(losses).all()
     assert float(final) < losses[0] - 0.1, (losses, float(final))
 
@@ -138,10 +133,10 @@ def test_sgd_step_lowers_the_loss():
 def test_batch_norm_train_versus_eval():
     net = net101.NB101Network(ALL_OPS_MATRIX, ALL_OPS, **TINY)
     x = _images(jax.random.PRNGKey(4), n=4) * 2.0 + 0.5
-    variables = _init(net, jax.random.PRNGKey(0), x)
+    variables = net.init(jax.random.PRNGKey(0), x)
     # Train mode: batch statistics, and the running ones move by TF's rule m * running + (1 - m) * batch.
-    _, state = jax.jit(lambda v, x: net.apply(v, x, train=True, mutable=["batch_stats", "intermediates"],
-                                              capture_intermediates=True))(variables, x)
+    _, state = net.apply(variables, x, train=True, mutable=["batch_stats", "intermediates"],
+                         capture_intermediates=True)
     conv = state["intermediates"]["stem"]["conv"]["__call__"][0]
     new = state["batch_stats"]["stem"]["bn"]
     m = net101.BN_MOMENTUM
@@ -150,8 +145,8 @@ def test_batch_norm_train_versus_eval():
     np.testing.assert_allclose(np.asarray(new["var"]), m + (1 - m) * np.asarray(conv.var(axis=(0, 1, 2))),
                                rtol=1e-5, atol=1e-6)
     # Eval mode uses the running averages: each example's logits do not depend on the rest of the batch ...
-    evaluate = jax.jit(lambda v, x: net.apply(v, x))
-    train = jax.jit(lambda v, x: net.apply(v, x, train=True, mutable=["batch_stats"])[0])
+    evaluate = net.apply
+    train = lambda v, x: net.apply(v, x, train=True, mutable=["batch_stats"])[0]  # noqa: E731
     full = evaluate(variables, x)
     np.testing.assert_allclose(np.asarray(evaluate(variables, x[:1])), np.asarray(full[:1]), rtol=1e-4,
                                atol=1e-5)
@@ -169,14 +164,14 @@ def test_bfloat16_compute_with_float32_params():
     x = _images(jax.random.PRNGKey(5))
     net32 = net101.NB101Network(ALL_OPS_MATRIX, ALL_OPS, **TINY)
     net16 = net101.NB101Network(ALL_OPS_MATRIX, ALL_OPS, dtype=jnp.bfloat16, **TINY)
-    variables = _init(net16, jax.random.PRNGKey(0), x)
+    variables = net16.init(jax.random.PRNGKey(0), x)
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(variables)} == {jnp.dtype(jnp.float32)}
-    out16 = jax.jit(net16.apply)(variables, x)
-    out32 = jax.jit(net32.apply)(variables, x)
+    out16 = net16.apply(variables, x)
+    out32 = net32.apply(variables, x)
     assert out16.dtype == jnp.bfloat16
     scale = float(jnp.abs(out32).max())
     np.testing.assert_allclose(np.asarray(out16, np.float32), np.asarray(out32), atol=0.05 * scale + 1e-3)
-    _, state = jax.jit(lambda v, x: net16.apply(v, x, train=True, mutable=["batch_stats"]))(variables, x)
+    _, state = net16.apply(variables, x, train=True, mutable=["batch_stats"])
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(state)} == {jnp.dtype(jnp.float32)}
 
 
@@ -191,9 +186,8 @@ def _max_pool_3x3_reference(x: np.ndarray) -> np.ndarray:
 def test_every_op_is_reachable(op):
     net = net101.NB101Network([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ("input", op, "output"), **TINY)
     x = _images(jax.random.PRNGKey(6))
-    variables = _init(net, jax.random.PRNGKey(0), x)
-    out, state = jax.jit(lambda v, x: net.apply(v, x, capture_intermediates=True, mutable=["intermediates"]))(
-        variables, x)
+    variables = net.init(jax.random.PRNGKey(0), x)
+    out, state = net.apply(variables, x, capture_intermediates=True, mutable=["intermediates"])
     cell = state["intermediates"]["stack0_module0"]
     vertex_in = np.asarray(cell["vertex_1_projection"]["__call__"][0])
     vertex_out = np.asarray(cell["vertex_1"]["__call__"][0])
@@ -214,7 +208,7 @@ def test_every_op_is_reachable(op):
 def test_relus_are_modules_and_batch_norm_can_be_dropped():
     x = _images(jax.random.PRNGKey(2))
     net = net101.NB101Network(ALL_OPS_MATRIX, ALL_OPS, **TINY)
-    variables = _init(net, jax.random.PRNGKey(0), x)
+    variables = net.init(jax.random.PRNGKey(0), x)
     convs = [p for p in jax.tree_util.tree_leaves_with_path(variables["params"]) if "kernel" in str(p[0][-1])
              and "logits" not in str(p[0][0])]
     _, state = net.apply(variables, x, capture_intermediates=lambda mdl, _: isinstance(mdl, ReLU),
@@ -222,12 +216,12 @@ def test_relus_are_modules_and_batch_norm_can_be_dropped():
     relus = jax.tree_util.tree_leaves(state["intermediates"])
     assert len(relus) == len(convs) == 6  # stem, 3 projections (to vertices 1, 3 and the output), 2 conv ops
     plain = net101.NB101Network(ALL_OPS_MATRIX, ALL_OPS, batch_norm=False, **TINY)
-    plain_vars = _init(plain, jax.random.PRNGKey(0), x)
+    plain_vars = plain.init(jax.random.PRNGKey(0), x)
     assert set(plain_vars) == {"params"}
     assert "bn" not in str(jax.tree_util.tree_structure(plain_vars))
-    assert np.isfinite(np.asarray(jax.jit(plain.apply)(plain_vars, x))).all()
+    assert np.isfinite(np.asarray(plain.apply(plain_vars, x))).all()
     assert count_params(plain, (1, 8, 8, 3)) == net101.param_count(
-        ALL_OPS_MATRIX, ALL_OPS, batch_norm=False, **TINY) == count_params(net, (1, 8, 8, 3)) - 2 * (8 + 5 + 4 + 8 + 5 + 4)
+        ALL_OPS_MATRIX, ALL_OPS, batch_norm=False, **TINY) == count_params(net, (1, 8, 8, 3)) - 2 * (8 + 4 + 4 + 8 + 4 + 4)
 
 
 @pytest.mark.parametrize("config", [

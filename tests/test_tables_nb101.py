@@ -6,7 +6,6 @@ import base64
 import importlib.util
 import json
 import math
-import os
 import pathlib
 import struct
 
@@ -26,7 +25,9 @@ README_MATRIX = [
     [0, 0, 0, 0, 0, 0, 1],
     [0, 0, 0, 0, 0, 0, 0],
 ]
-README_OPS = ["input", "conv3x3-bn-relu", "maxpool3x3", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv1x1-bn-relu", "output"]
+README_OPS = [
+    "input", "conv3x3-bn-relu", "maxpool3x3", "conv3x3-bn-relu", "conv3x3-bn-relu", "conv1x1-bn-relu", "output",
+]
 README_HASH = "00005c142e6f48ac74fdcf73e3439874"
 README_PARAMS = 8_555_530
 SAMPLE = "nb101_cifar10_sample20001.npz"
@@ -175,7 +176,7 @@ def test_reads_official_layout(tfrecord, tmp_path):
 
 def test_reader_matches_google_protobuf():
     """Our wire decoder against the protobuf library's own parser of ModelMetrics (schema built at runtime)."""
-    pb = pytest.importorskip("google.protobuf")
+    pytest.importorskip("google.protobuf")  # installed with tensorflow-datasets; the oracle only
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     from nasi_nal.tables._protobuf import decode_model_metrics
@@ -219,7 +220,6 @@ def test_reader_matches_google_protobuf():
     # And the library parses what the test encoder writes, so the fixture files are real protobufs.
     parsed = cls.FromString(model_metrics([evaluation(1, 2, 0.3, 0.4, 0.5)], 5, 6.0))
     assert parsed.trainable_parameters == 5 and parsed.evaluation_data[0].validation_accuracy == 0.4
-    assert pb.__version__
 
 
 def test_cache_is_written_then_used(tfrecord, monkeypatch):
@@ -246,8 +246,9 @@ def test_stale_and_corrupt_cache_are_errors(tfrecord, tmp_path):
     write_tfrecord(tfrecord, payloads[:-1])  # the source changed after the cache was built
     with pytest.raises(TableError, match="another file.*rebuild=True"):
         NB101Table.from_tfrecord(tfrecord, cache=cache)
-    assert NB101Table.from_tfrecord(tfrecord, cache=cache, rebuild=True).query(CELLS[2][:2]).num_runs == 3
-    assert len(NB101Table.from_tfrecord(tfrecord, cache=cache).query(CELLS[2][:2]).val_acc_runs) == 3
+    rebuilt = NB101Table.from_tfrecord(tfrecord, cache=cache, rebuild=True)
+    assert math.isnan(rebuilt.query(CELLS[2][:2]).val_acc_runs[2])  # the dropped last record's run
+    assert math.isnan(NB101Table.from_tfrecord(tfrecord, cache=cache).query(CELLS[2][:2]).val_acc_runs[2])
     cache.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(TableError, match="cache.npz.*rebuild=True") as info:
         NB101Table.from_tfrecord(tfrecord, cache=cache)
@@ -259,16 +260,15 @@ def test_cache_false_writes_nothing(tfrecord):
     assert sorted(p.name for p in tfrecord.parent.iterdir()) == [tfrecord.name]
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores folder permissions")
-def test_unwritable_cache_folder_fails_before_parsing(tfrecord, tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        with pytest.raises(TableError, match="not writable.*cache=False"):
-            NB101Table.from_tfrecord(tfrecord, cache=locked / "c.npz")
-    finally:
-        locked.chmod(0o700)
+def test_unwritable_cache_location_fails_before_parsing(tfrecord, tmp_path, monkeypatch):
+    import nasi_nal.tables.nb101 as nb101_module
+
+    def no_parse(path):
+        raise AssertionError("parsed a tfrecord whose cache cannot be written")
+
+    monkeypatch.setattr(nb101_module, "_parse_tfrecord", no_parse)
+    with pytest.raises(TableError, match="does not exist or is not writable.*cache=False"):
+        NB101Table.from_tfrecord(tfrecord, cache=tmp_path / "no-such-folder" / "c.npz")
 
 
 @pytest.mark.parametrize(
@@ -290,6 +290,18 @@ def test_damaged_framing_is_a_table_error(tfrecord, corrupt, match):
     message = str(info.value)
     assert tfrecord.name in message and "https://github.com/google-research/nasbench" in message
     assert info.value.__cause__ is not None  # chained, not a bare traceback from the parser
+
+
+@pytest.mark.parametrize("block_bytes", [7, 37, 600, 1 << 20])
+def test_records_across_read_blocks(tfrecord, block_bytes):
+    """Frames that straddle the reader's blocks come back whole (the default block is 64 MiB)."""
+    from nasi_nal.tables._tfrecord import RecordFormatError, iter_record_chunks
+
+    payloads, _ = official_records()
+    assert [r for chunk in iter_record_chunks(tfrecord, block_bytes) for r in chunk] == payloads
+    tfrecord.write_bytes(tfrecord.read_bytes()[:-1])
+    with pytest.raises(RecordFormatError, match="truncated record at byte"):
+        list(iter_record_chunks(tfrecord, block_bytes))
 
 
 def _first_record_with(payload: bytes, tmp_path) -> pathlib.Path:
@@ -374,7 +386,9 @@ def test_lookups_top_and_roundtrip(tfrecord, tmp_path):
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     back = load_nb101(tmp_path / "a.npz")
     assert list(back.hashes) == list(table.hashes[[2, 0]])
-    np.testing.assert_array_equal(back.metric("halfway_test_acc", 4, run=0), table.metric("halfway_test_acc", 4, run=0)[[2, 0]])
+    np.testing.assert_array_equal(
+        back.metric("halfway_test_acc", 4, run=0), table.metric("halfway_test_acc", 4, run=0)[[2, 0]]
+    )
 
 
 def test_cache_with_wrong_arrays_is_a_table_error(tfrecord, tmp_path):

@@ -1,27 +1,16 @@
-"""Bad input fails loudly with an error that names the problem: unknown recipe or field, bad cell, missing data,
-corrupt or mismatched checkpoints, a workdir that already holds a run."""
+"""Bad input fails loudly with an error that names the problem: unknown recipe or field, bad cell, missing data
+(checkpoint errors are in test_train_resume.py, beside the run they reuse)."""
 from __future__ import annotations
-
-import pathlib
 
 import numpy as np
 import pytest
 
-from nasi_nal.errors import CheckpointError, ConfigError, DataError, InvalidCellError
-from nasi_nal.train import apply_overrides, get_recipe, train_and_evaluate
+from nasi_nal.errors import ConfigError, DataError, InvalidCellError
+from nasi_nal.train import apply_overrides, get_recipe
 from nasi_nal.train.__main__ import main as cli_main
 from nasi_nal.train.cells import parse_cell, winners
 from nasi_nal.train.input_pipeline import load_in_memory
-from train_support import TinyCNN, make_npz, tiny_config
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path]:
-    """(data, workdir) of a finished 1-epoch tiny run, shared by the checkpoint tests."""
-    root = tmp_path_factory.mktemp("run")
-    data = make_npz(root / "tiny.npz")
-    train_and_evaluate(tiny_config(data, epochs=1, tensorboard=False), root / "work", model=TinyCNN(), quiet=True)
-    return data, root / "work"
+from train_support import make_npz
 
 
 def test_unknown_recipe_and_field():
@@ -79,34 +68,3 @@ def test_missing_and_malformed_data(tmp_path):
         load_in_memory(apply_overrides(base, ["data_source=npz", f"data_dir={data}"]))
     with pytest.raises(DataError, match="tensorflow-datasets could not open"):
         load_in_memory(apply_overrides(base, [f"data_dir={tmp_path / 'tfds'}"]))
-
-
-def test_existing_run_needs_resume(finished_run):
-    data, workdir = finished_run
-    with pytest.raises(CheckpointError, match="already holds checkpoints.*--resume"):
-        train_and_evaluate(tiny_config(data, epochs=1, tensorboard=False), workdir, model=TinyCNN(), quiet=True)
-
-
-def test_mismatched_checkpoint(finished_run):
-    data, workdir = finished_run
-    with pytest.raises(CheckpointError, match=r"different config \(learning_rate: 0.1 -> 0.05"):
-        train_and_evaluate(tiny_config(data, epochs=1, learning_rate=0.05, tensorboard=False), workdir,
-                           model=TinyCNN(), resume=True, quiet=True)
-    with pytest.raises(CheckpointError, match="parameters of other shapes"):
-        train_and_evaluate(tiny_config(data, epochs=1, tensorboard=False), workdir, model=TinyCNN(num_classes=7),
-                           resume=True, quiet=True)
-
-
-def test_corrupt_checkpoint(finished_run, tmp_path):
-    data, workdir = finished_run
-    import shutil
-
-    copy = tmp_path / "work"
-    shutil.copytree(workdir, copy)
-    step_dir = max((p for p in (copy / "checkpoints").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    for f in (step_dir / "state").rglob("*"):
-        if f.is_file() and f.stat().st_size > 0 and "metadata" not in f.name:
-            f.write_bytes(b"\x00garbage" * 8)
-    with pytest.raises(CheckpointError, match="unreadable or corrupt"):
-        train_and_evaluate(tiny_config(data, epochs=1, tensorboard=False), copy, model=TinyCNN(), resume=True,
-                           quiet=True)

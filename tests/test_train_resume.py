@@ -1,5 +1,6 @@
 """Exact resume: a run killed mid-training (SIGKILL, in a subprocess) and resumed ends with the same parameters and
-metrics as an uninterrupted run with the same seed; 1 and 2 devices give the same loss curve."""
+metrics as an uninterrupted run with the same seed; 1 and 2 devices give the same loss curve; checkpoints that do
+not fit the run (another config, another network, corrupt files, no --resume) are errors."""
 from __future__ import annotations
 
 import csv
@@ -8,12 +9,15 @@ import pathlib
 import signal
 import subprocess
 import sys
+import shutil
 import time
 
 import numpy as np
 import pytest
 
-from train_support import final_params, make_npz
+from nasi_nal.errors import CheckpointError
+from nasi_nal.train import train_and_evaluate
+from train_support import TinyCNN, final_params, make_npz, tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = pathlib.Path(__file__).resolve().parent / "train_support.py"
@@ -35,18 +39,26 @@ def _rows(workdir: pathlib.Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+ARGS = ("checkpoint_every_steps=2", "tensorboard=false", "--slow", "0.15")  # 2 epochs x 6 steps
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> pathlib.Path:
     return make_npz(tmp_path_factory.mktemp("data") / "tiny.npz")
 
 
-def test_killed_and_resumed_run_matches_uninterrupted(data, tmp_path):
-    args = ("checkpoint_every_steps=2", "--slow", "0.15")
-    reference = _run(tmp_path / "reference", data, *args)
-    assert reference.returncode == 0, reference.stderr
+@pytest.fixture(scope="module")
+def reference(data, tmp_path_factory) -> pathlib.Path:
+    """The workdir of an uninterrupted 1-device run (shared by the resume, 2-device and checkpoint-error tests)."""
+    workdir = tmp_path_factory.mktemp("reference") / "work"
+    done = _run(workdir, data, *ARGS)
+    assert done.returncode == 0, done.stderr
+    return workdir
 
+
+def test_killed_and_resumed_run_matches_uninterrupted(data, reference, tmp_path):
     workdir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(workdir), str(data), *args], env=_env(),
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(workdir), str(data), *ARGS], env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ckpt = workdir / "checkpoints"
     deadline = time.monotonic() + 240
@@ -58,28 +70,53 @@ def test_killed_and_resumed_run_matches_uninterrupted(data, tmp_path):
         time.sleep(0.05)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, f"the run was not killed mid-training: {proc.stderr.read()}"
-    saved = max(int(p.name) for p in ckpt.iterdir() if p.name.isdigit())
-    assert saved < 12
+    assert max(int(p.name) for p in ckpt.iterdir() if p.name.isdigit()) < 12
 
-    resumed = _run(workdir, data, *args, "--resume")
+    resumed = _run(workdir, data, *ARGS, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    want, got = final_params(tmp_path / "reference"), final_params(workdir)
+    want, got = final_params(reference), final_params(workdir)
     assert want.keys() == got.keys()
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
     assert _rows(workdir) == [dict(r, epoch_seconds=g["epoch_seconds"]) for r, g in
-                              zip(_rows(tmp_path / "reference"), _rows(workdir))]
+                              zip(_rows(reference), _rows(workdir))]
 
 
-def test_one_and_two_devices_give_the_same_loss_curve(data, tmp_path):
-    one = _run(tmp_path / "one", data, devices=1)
-    two = _run(tmp_path / "two", data, devices=2)
-    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
-    assert "1 devices" in one.stdout and "2 devices" in two.stdout
-    rows1, rows2 = _rows(tmp_path / "one"), _rows(tmp_path / "two")
+def test_one_and_two_devices_give_the_same_loss_curve(data, reference, tmp_path):
+    two = _run(tmp_path / "two", data, *ARGS, devices=2)
+    assert two.returncode == 0, two.stderr
+    assert "2 devices" in two.stdout
+    rows1, rows2 = _rows(reference), _rows(tmp_path / "two")
     for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
         np.testing.assert_allclose([float(r[key]) for r in rows2], [float(r[key]) for r in rows1], rtol=2e-4,
                                    atol=1e-5, err_msg=key)
-    p1, p2 = final_params(tmp_path / "one"), final_params(tmp_path / "two")
+    p1, p2 = final_params(reference), final_params(tmp_path / "two")
     for name in p1:
         np.testing.assert_allclose(p2[name], p1[name], rtol=1e-3, atol=1e-5, err_msg=name)
+
+
+def _config(data: pathlib.Path, **overrides):
+    return tiny_config(data, checkpoint_every_steps=2, tensorboard=False, **overrides)
+
+
+def test_existing_run_needs_resume(data, reference):
+    with pytest.raises(CheckpointError, match="already holds checkpoints.*--resume"):
+        train_and_evaluate(_config(data), reference, model=TinyCNN(), quiet=True)
+
+
+def test_mismatched_checkpoint(data, reference):
+    with pytest.raises(CheckpointError, match=r"different config \(learning_rate: 0.1 -> 0.05"):
+        train_and_evaluate(_config(data, learning_rate=0.05), reference, model=TinyCNN(), resume=True, quiet=True)
+    with pytest.raises(CheckpointError, match="parameters of other shapes"):
+        train_and_evaluate(_config(data), reference, model=TinyCNN(num_classes=7), resume=True, quiet=True)
+
+
+def test_corrupt_checkpoint(data, reference, tmp_path):
+    copy = tmp_path / "work"
+    shutil.copytree(reference, copy)
+    step_dir = max((p for p in (copy / "checkpoints").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    for f in (step_dir / "state").rglob("*"):
+        if f.is_file() and f.stat().st_size > 0 and "metadata" not in f.name:
+            f.write_bytes(b"\x00garbage" * 8)
+    with pytest.raises(CheckpointError, match="unreadable or corrupt"):
+        train_and_evaluate(_config(data), copy, model=TinyCNN(), resume=True, quiet=True)

@@ -75,7 +75,11 @@ def final_params(workdir: pathlib.Path) -> dict[str, np.ndarray]:
 
     ckpt = pathlib.Path(workdir) / "checkpoints"
     step = max(int(p.name) for p in ckpt.iterdir() if p.name.isdigit())
-    state = ocp.StandardCheckpointer().restore((ckpt / str(step) / "state").resolve())
+    path = (ckpt / str(step) / "state").resolve()
+    checkpointer = ocp.PyTreeCheckpointer()  # read as numpy: the test process may have fewer devices
+    tree = checkpointer.metadata(path).item_metadata.tree
+    as_numpy = jax.tree_util.tree_map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+    state = checkpointer.restore(path, args=ocp.args.PyTreeRestore(restore_args=as_numpy))
     flat = jax.tree_util.tree_flatten_with_path(state["params"])[0]
     return {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(v) for path, v in flat}
 

@@ -77,50 +77,66 @@ def is_valid_bits(bits: int, v: int, pairs: Sequence[tuple[int, int]]) -> bool:
     return bool(reach & out) and (reach & coreach) == (1 << v) - 1
 
 
-def decode(log_p: np.ndarray, log_q: np.ndarray, max_expansions: int = 100_000) -> Iterator[tuple[float, np.ndarray]]:
+def decode(log_p: np.ndarray, log_q: np.ndarray, max_expansions: int = 200_000) -> Iterator[tuple[float, np.ndarray]]:
     """Valid adjacencies of one op assignment, best-first: yields (log P(A | ops), A as (V, V) uint8).
 
     ``log_p`` / ``log_q`` are (V, V) arrays of log P(i -> j) and log(1 - P(i -> j)) (upper triangle used).
-    Stops after ``max_expansions`` matrices have been examined, or when all 2^(V(V-1)/2) have been.
+    A* tree search over the pairs in column order ((0,1), (0,2), (1,2), (0,3), ...): a state fixes the first d
+    pairs; its cost g is the log-probability lost against the best choice per pair; the heuristic h is the least
+    loss the remaining pairs must add to keep <= 9 edges (switch off the cheapest wanted edges beyond the budget),
+    which never overestimates, so complete cells come out in non-increasing log-probability. A column's end
+    fixes every in-edge of its vertex, so a vertex not reachable from the input is pruned there; reaching the
+    output from every vertex is checked on complete cells. Stops after ``max_expansions`` states.
     """
     v = log_p.shape[0]
-    pairs = _pairs(v)
+    pairs = [(i, j) for j in range(1, v) for i in range(j)]
     m = len(pairs)
-    lp = np.array([log_p[i, j] for i, j in pairs])
-    lq = np.array([log_q[i, j] for i, j in pairs])
+    lp = np.array([log_p[i, j] for i, j in pairs], np.float64)
+    lq = np.array([log_q[i, j] for i, j in pairs], np.float64)
     if not (np.isfinite(lp).all() and np.isfinite(lq).all()):
         raise GenerationError("link log-probabilities contain NaN or inf: the checkpoint is broken, retrain it")
-    best_bits = sum(1 << k for k in range(m) if lp[k] > lq[k])
-    base = float(np.maximum(lp, lq).sum())
-    cost = np.abs(lp - lq)
-    order = np.argsort(cost, kind="stable")
-    c = cost[order].tolist()
-
-    def emit(bits: int) -> tuple[float, np.ndarray]:
-        a = np.zeros((v, v), np.uint8)
-        for k, (i, j) in enumerate(pairs):
-            if (bits >> k) & 1:
-                a[i, j] = 1
-        return a
-
-    examined = 1
-    if is_valid_bits(best_bits, v, pairs):
-        yield base, emit(best_bits)
-    if m == 0:
-        return
-    # heap entries: (total cost, tie counter, largest sorted index k, flip mask over pairs)
+    best = np.maximum(lp, lq)
+    base = float(best.sum())
+    on_cost = (best - lp).tolist()
+    off_cost = (best - lq).tolist()
+    # h[d][budget]: least loss for pairs d.. to use at most `budget` edges (drop the cheapest wanted ones).
+    h = []
+    for d in range(m + 1):
+        wanted = sorted(off_cost[k] for k in range(d, m) if lp[k] > lq[k])
+        prefix = np.concatenate([[0.0], np.cumsum(wanted)]).tolist()
+        h.append([prefix[max(0, len(wanted) - b)] for b in range(nb101.MAX_EDGES + 1)])
+    col_end = {k: j for k, (_, j) in enumerate(pairs) if pairs[k][0] == j - 1}  # last pair of column j
     tie = itertools.count()
-    heap = [(c[0], next(tie), 0, 1 << int(order[0]))]
-    while heap and examined < max_expansions:
-        s, _, k, flips = heapq.heappop(heap)
-        examined += 1
-        bits = best_bits ^ flips
-        if is_valid_bits(bits, v, pairs):
-            yield base - s, emit(bits)
-        if k + 1 < m:
-            nxt = 1 << int(order[k + 1])
-            heapq.heappush(heap, (s + c[k + 1], next(tie), k + 1, flips | nxt))
-            heapq.heappush(heap, (s - c[k] + c[k + 1], next(tie), k + 1, (flips ^ (1 << int(order[k]))) | nxt))
+    # state: (f, tie, g, d, bits, edges, reach) with reach a bitmask of vertices reachable from the input
+    heap = [(h[0][nb101.MAX_EDGES], next(tie), 0.0, 0, 0, 0, 1)]
+    expanded = 0
+    while heap and expanded < max_expansions:
+        _, _, g, d, bits, edges, reach = heapq.heappop(heap)
+        expanded += 1
+        if d == m:
+            a = np.zeros((v, v), np.uint8)
+            for k, (i, j) in enumerate(pairs):
+                if (bits >> k) & 1:
+                    a[i, j] = 1
+            if is_valid_bits(_row_bits(a), v, _pairs(v)):
+                yield base - g, a
+            continue
+        i, j = pairs[d]
+        for on in (True, False):
+            if on and edges == nb101.MAX_EDGES:
+                continue
+            nb = bits | (1 << d) if on else bits
+            ne = edges + on
+            nr = reach | (1 << j) if on and (reach >> i) & 1 else reach
+            if d in col_end and not (nr >> j) & 1:
+                continue  # vertex j has no in-edge from a vertex the input reaches
+            ng = g + (on_cost[d] if on else off_cost[d])
+            heapq.heappush(heap, (ng + h[d + 1][nb101.MAX_EDGES - ne], next(tie), ng, d + 1, nb, ne, nr))
+
+
+def _row_bits(a: np.ndarray) -> int:
+    """The bitmask of ``a`` over ``_pairs(V)`` (row-major pairs)."""
+    return sum(1 << k for k, (i, j) in enumerate(_pairs(a.shape[0])) if a[i, j])
 
 
 def tagged(stream: Iterator[tuple[float, np.ndarray]], tag: int, offset: float = 0.0

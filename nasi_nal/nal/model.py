@@ -96,7 +96,14 @@ class LinkPredictor(nn.Module):
 def init_params(config: ModelConfig, key: jax.Array) -> dict:
     """Fresh parameters for ``config`` (shapes do not depend on the batch)."""
     graph = data.pad(data.candidate_graphs([("input", "conv3x3-bn-relu", "output")]), 1)
-    return LinkPredictor(config).init(key, graph, deterministic=True)["params"]
+    return _init_fn(config)(key, graph)["params"]
+
+
+@functools.lru_cache(maxsize=None)
+def _init_fn(config: ModelConfig):
+    """Jitted ``init`` (eager init dispatches every op separately, which is slow on CPU)."""
+    module = LinkPredictor(config)
+    return jax.jit(lambda key, graph: module.init(key, graph, deterministic=True))
 
 
 @functools.lru_cache(maxsize=None)
@@ -129,6 +136,12 @@ def edge_logits(config: ModelConfig, params: dict, op_seqs: Sequence[Sequence[st
             out.append(block)
             offset += len(s)
     return out
+
+
+def edge_probabilities(config: ModelConfig, params: dict, op_seqs: Sequence[Sequence[str]],
+                       batch_size: int = 256) -> list[np.ndarray]:
+    """P(i -> j) per op sequence as (V, V) arrays; only the upper triangle (i < j) is meaningful."""
+    return [1.0 / (1.0 + np.exp(-z)) for z in edge_logits(config, params, op_seqs, batch_size)]
 
 
 def edge_log_probabilities(config: ModelConfig, params: dict, op_seqs: Sequence[Sequence[str]],

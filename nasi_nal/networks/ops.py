@@ -174,7 +174,9 @@ class Pool3x3(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         if self.kind == "avg":
-            x = nn.avg_pool(x, (3, 3), strides=(self.strides, self.strides), padding=_pad(1), count_include_pad=False)
+            # Flax divides by float32 window counts; cast back so bfloat16 networks stay in bfloat16.
+            x = nn.avg_pool(x, (3, 3), strides=(self.strides, self.strides), padding=_pad(1),
+                            count_include_pad=False).astype(x.dtype)
         elif self.kind == "max":
             x = nn.max_pool(x, (3, 3), strides=(self.strides, self.strides), padding=_pad(1))
         else:

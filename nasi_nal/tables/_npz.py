@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import os
 import pathlib
-import tempfile
+import secrets
 import zipfile
 from typing import Mapping
 
@@ -21,9 +21,10 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     into place, so a crash never leaves a half-written cache behind.
     """
     path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    # Not tempfile.mkstemp: its files are private (0600) and os.replace would carry that mode over.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+        with open(tmp, "xb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
             for name in sorted(arrays):
                 array = np.asarray(arrays[name])
                 if array.dtype.hasobject:

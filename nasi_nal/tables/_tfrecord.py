@@ -12,7 +12,9 @@ where ``masked_crc(c) = ((c >> 15) | (c << 17)) + 0xa282ead8 (mod 2**32)`` and C
 
 The CRCs of many records are computed together: records are sorted by length and the table-driven CRC update
 runs one byte position at a time over every record still that long, so the Python loop is over byte positions
-(a few hundred) rather than over bytes (gigabytes for ``nasbench_full.tfrecord``).
+(a few hundred) rather than over bytes (gigabytes for ``nasbench_full.tfrecord``). That suits files of many short
+records like NAS-Bench-101's (about 500 bytes each); one long record would cost a NumPy step per byte. The file
+is read in blocks, so memory stays bounded whatever its size.
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ _TABLE = _make_table()
 def crc32c_many(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """CRC-32C of ``buffer[starts[i] : starts[i] + lengths[i]]`` for every i, as a (n,) uint32 array.
 
-    ``buffer`` is a 1-D uint8 array (a memory map works); the loop runs over byte positions, vectorized across
+    ``buffer`` is a 1-D uint8 array; the loop runs over byte positions, vectorized across
     the records, which are processed longest first so each step touches only the records still that long.
     """
     starts = np.asarray(starts, dtype=np.int64)
@@ -72,7 +74,9 @@ def mask_crc(crc: np.ndarray | int) -> np.ndarray:
     return (((c >> np.uint32(15)) | (c << np.uint32(17))) + np.uint32(_MASK_DELTA)).astype(np.uint32)
 
 
-def _scan(data: bytes, buf: np.ndarray, base: int, at_end: bool) -> tuple[list[int], list[int], int, RecordFormatError | None]:
+def _scan(
+    data: bytes, buf: np.ndarray, base: int, at_end: bool
+) -> tuple[list[int], list[int], int, RecordFormatError | None]:
     """Header offsets and data lengths of the complete records in ``data`` (which starts at file byte ``base``).
 
     Returns them with the number of bytes they span. A frame cut off by the end of ``data`` is left for the next

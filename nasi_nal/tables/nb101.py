@@ -194,10 +194,14 @@ class NB101Table:
     ) -> "NB101Table":
         """Reads an official NAS-Bench-101 tfrecord, through an npz cache of it.
 
-        ``cache=None`` keeps the cache beside the source (``<file>.nasi_nal.npz``), a path puts it there, and
-        ``False`` parses the file every time. An existing cache is loaded after checking that it was built from
-        this source (size and CRCs of the first and last MiB); a cache of another file is an error, as is one
-        that is unreadable -- delete it or pass ``rebuild=True`` to convert again (minutes for the full file).
+        ``cache=None`` (or ``True``) keeps the cache beside the source (``<file>.nasi_nal.npz``), a path puts it
+        there, and ``False`` parses the file every time. An existing cache is loaded after checking that it was
+        built from this source (size and CRCs of the first and last MiB); a cache of another file is an error, as
+        is one that is unreadable -- delete it or pass ``rebuild=True`` to convert again.
+
+        Converting runs at several thousand records a second on one core: a few minutes for
+        ``nasbench_only108`` (1.3M records), about four times that for ``nasbench_full``; loading the cache takes
+        seconds.
         """
         path = pathlib.Path(path)
         if not path.is_file():
@@ -223,8 +227,9 @@ class NB101Table:
             return table
         if cache_path is not None and not os.access(cache_path.parent, os.W_OK):
             raise TableError(
-                f"cannot write the NB101 cache {os.fspath(cache_path)!r}: its folder is not writable. Pass "
-                "cache=<a writable path> to keep it elsewhere, or cache=False to parse the tfrecord on every load."
+                f"cannot write the NB101 cache {os.fspath(cache_path)!r}: its folder does not exist or is not "
+                "writable. Pass cache=<a writable path> to keep it elsewhere, or cache=False to parse the tfrecord "
+                "on every load."
             )
         table = _parse_tfrecord(path)
         table._fingerprint = fingerprint

@@ -17,8 +17,10 @@ all 15,625).
 
 Example:
     >>> table = load_nb201("nb201_cifar10.csv")
-    >>> result = table.query("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
-    >>> result.index, result.metrics["cifar10_test_acc_200ep"]  # (1, 93.66...) for the team's export
+    >>> arch_str = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    >>> result = table.query(arch_str)  # or table.query(1), or table.query(nb201.parse(arch_str))
+    >>> result.index, round(result.metrics["cifar10_test_acc_200ep"], 2)  # the team's export
+    (1, 93.66)
 """
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 Example:
     >>> from nasi_nal import train
+    >>> cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     >>> cfg = train.apply_overrides(train.get_recipe("nb201_12ep"),
-    ...                             ["cell=|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
-    ...                              "data_source=npz", "data_dir=cifar10.npz"])
+    ...                             [f"cell={cell}", "data_source=npz", "data_dir=cifar10.npz"])
     >>> summary = train.train_and_evaluate(cfg, "runs/nb201")  # doctest: +SKIP
 """
 from nasi_nal.train.recipes import RECIPES, TrainConfig, apply_overrides, get_recipe

@@ -122,7 +122,7 @@ def _aux_logits(intermediates: Any) -> list[jax.Array]:
 
 
 @dataclasses.dataclass
-class _Run:
+class StepSpec:
     """What the step functions close over (static for the compiled program)."""
 
     model: nn.Module
@@ -135,7 +135,12 @@ class _Run:
     data_sharding: NamedSharding
 
 
-def _make_train_step(run: _Run, base_key: jax.Array, in_memory: bool) -> Callable[..., TrainState]:
+def make_train_step(run: StepSpec, base_key: jax.Array, in_memory: bool) -> Callable[..., TrainState]:
+    """The (unjitted) train step ``(state, images, labels, order) -> state``.
+
+    In memory, ``images``/``labels`` are the whole uint8 training set and ``order`` the epoch's permutation; the
+    step slices its batch from ``order`` by ``state.step``. Streamed, they are the batch and ``order`` is unused.
+    """
     cfg = run.config
     dtype = jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
 
@@ -183,7 +188,8 @@ def _make_train_step(run: _Run, base_key: jax.Array, in_memory: bool) -> Callabl
     return step_fn
 
 
-def _make_eval_step(run: _Run) -> Callable[..., jax.Array]:
+def make_eval_step(run: StepSpec) -> Callable[..., jax.Array]:
+    """The eval step ``(state, images, labels, mask) -> [loss sum, correct, count]`` over a padded batch."""
     cfg = run.config
     dtype = jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
 
@@ -349,9 +355,9 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
     if config.drop_path and not takes_drop_path:
         raise ConfigError(f"drop_path={config.drop_path} but {type(model).__name__} takes no drop_path_rate "
                           "argument; set drop_path=0")
-    run = _Run(model, config, tx, steps_per_epoch, tuple(mean), tuple(std), takes_drop_path, data_sharding)
-    train_step = jax.jit(_make_train_step(run, train_key, in_memory=not config.stream), donate_argnums=0)
-    eval_step = jax.jit(_make_eval_step(run))
+    run = StepSpec(model, config, tx, steps_per_epoch, tuple(mean), tuple(std), takes_drop_path, data_sharding)
+    train_step = jax.jit(make_train_step(run, train_key, in_memory=not config.stream), donate_argnums=0)
+    eval_step = jax.jit(make_eval_step(run))
     epoch_order = jax.jit(lambda e: jax.random.permutation(jax.random.fold_in(data_key, e), n_train),
                           out_shardings=replicated)
 
@@ -423,8 +429,10 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
                    "test_acc": metrics["test_acc"], "epoch_seconds": time.perf_counter() - t_epoch}
             writers.write(row)
             bar.set_postfix(loss=f"{train_loss:.3f}", test_acc=f"{metrics['test_acc']:.4f}")
-            last = epoch + 1 == config.epochs
-            if last or (config.checkpoint_every_epochs and (epoch + 1) % config.checkpoint_every_epochs == 0):
+            # Epoch-end saves come after the metrics row, so a resumed run never loses or repeats a row.
+            if epoch + 1 == config.epochs \
+                    or (config.checkpoint_every_epochs and (epoch + 1) % config.checkpoint_every_epochs == 0) \
+                    or (config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0):
                 save(step)
     finally:
         bar.close()
@@ -434,7 +442,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
     best = max(rows, key=lambda r: float(r["test_acc"])) if rows else {}
     summary = {
         "recipe": config.recipe, "space": config.space, "cell": config.cell, "dataset": config.dataset,
-        "epochs": config.epochs, "steps": int(state.step), "final_train_loss": float(rows[-1]["train_loss"]) if rows else None,
+        "epochs": config.epochs, "steps": int(state.step),
+        "final_train_loss": float(rows[-1]["train_loss"]) if rows else None,
         "final_test_acc": float(rows[-1]["test_acc"]) if rows else None,
         "final_val_acc": float(rows[-1]["val_acc"]) if rows and rows[-1]["val_acc"] else None,
         "best_test_acc": float(best["test_acc"]) if best else None,

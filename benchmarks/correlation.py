@@ -1,0 +1,294 @@
+"""Rank correlation of every zero-cost score with NAS-Bench accuracy, with bootstrap 95% intervals.
+
+    # 1,000 NB201 cells, Gaussian inputs and random labels (NASI's data- and label-agnostic mode), proxy networks:
+    NASI_NAL_DATA=../shared/data python benchmarks/correlation.py --space nb201 --cells 1000
+    # NB101 sample, real CIFAR-10 pixels (exact npz) and real labels:
+    python benchmarks/correlation.py --space nb101 --table nb101_cifar10_sample20001.npz \
+        --images cifar10_exact_first1017.npz --inputs real --targets real --cells 1000
+
+Cells are drawn without replacement with ``numpy.random.default_rng(seed)`` from the table's rows; each cell's
+network (``nasi_nal.networks.build``, proxy size unless ``--full``) is initialized with
+``jax.random.fold_in(PRNGKey(seed), table row)`` and scored on one fixed batch with every score. Each cell's
+result is appended to ``benchmarks/results/<run>.jsonl.partial`` as soon as it is computed, and a rerun with the
+same settings reuses those lines (resumable). The summary -- Spearman and Kendall correlation with accuracy,
+bootstrap 95% intervals, number of cells, network size, device and wall time per cell -- goes to
+``benchmarks/results/<run>.json`` and ``.md``. A score that fails on a cell (``NonFiniteScoreError``) is recorded
+with its message and left out of that score's correlation; the summary reports how many cells failed.
+
+Images: ``--images`` takes the exact-pixel npz (``x_train``/``y_train`` uint8) or the image-folder tarball
+``cifar10_jpeg_q75.tar.gz`` (train/<class>/*.jpg). The tarball is LOSSY JPEG (quality 75, mean absolute pixel
+error about 5.8/255): scores computed on it are on near-CIFAR-10 images, and the summary says so.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import pathlib
+import platform
+import sys
+import tarfile
+import time
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+from scipy import stats
+from tqdm import tqdm
+
+from nasi_nal.networks import count_params
+from nasi_nal.networks.build import PROXY_CONFIGS, build
+from nasi_nal.errors import NasiNalError
+from nasi_nal.scores import LOWER_IS_BETTER, SCORES, get_score, make_batch
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+DEFAULT_TABLES = {"nb201": "nb201_cifar10.csv", "nb101": "nb101_cifar10_sample20001.npz"}
+ACCURACY = {"nb201": "cifar10_test_acc_200ep (%)", "nb101": "val_acc at 108 epochs (one run)"}
+
+
+def data_file(name: str | None, default: str | None = None) -> pathlib.Path:
+    """A data file given by path, or by name inside $NASI_NAL_DATA; a clear error when neither exists."""
+    name = name or default
+    if name is None:
+        raise SystemExit("no data file given")
+    path = pathlib.Path(name)
+    if path.is_file():
+        return path
+    folder = os.environ.get("NASI_NAL_DATA")
+    if folder and (pathlib.Path(folder) / name).is_file():
+        return pathlib.Path(folder) / name
+    raise SystemExit(f"data file {name!r} not found: pass its path, or set NASI_NAL_DATA to the folder holding it")
+
+
+def load_table(space: str, path: pathlib.Path) -> tuple[list[Any], np.ndarray, list[str]]:
+    """(cells, accuracies, labels) of every row of the NB201 CSV or the NB101 npz."""
+    if space == "nb201":
+        from nasi_nal.tables.nb201 import load_nb201
+
+        table = load_nb201(path)
+        archs = list(table.archs())
+        from nasi_nal.spaces import nb201
+
+        return archs, table.metric("cifar10_test_acc_200ep"), [nb201.format(a) for a in archs]
+    if space == "nb101":
+        from nasi_nal.tables.nb101 import load_nb101
+
+        table = load_nb101(path)
+        return [table.cell(i) for i in range(len(table))], table.metric("val_acc", 108), list(table.hashes)
+    raise SystemExit(f"--space {space!r}: the correlation benchmark covers nb201 and nb101")
+
+
+def load_images(path: pathlib.Path, pool: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+    """(images uint8 NHWC, labels, description) from the exact npz or the JPEG image-folder tarball."""
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            return f["x_train"], f["y_train"].astype(np.int32), f"{path.name} (exact CIFAR-10 pixels)"
+    from PIL import Image
+
+    with tarfile.open(path, "r:gz") as tar:
+        members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.split("/")[-3:][0] == "train"),
+                         key=lambda m: m.name)
+        classes = sorted({m.name.split("/")[-2] for m in members})
+        chosen = sorted(rng.choice(len(members), min(pool, len(members)), replace=False))
+        images, labels = [], []
+        for i in chosen:
+            data = tar.extractfile(members[i]).read()
+            images.append(np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.uint8))
+            labels.append(classes.index(members[i].name.split("/")[-2]))
+    note = f"{path.name} ({len(images)} training images; LOSSY JPEG q75, not the exact CIFAR-10 pixels)"
+    return np.stack(images), np.asarray(labels, np.int32), note
+
+
+def bootstrap_ci(x: np.ndarray, y: np.ndarray, fn, rng: np.random.Generator, reps: int = 1000) -> list[float]:
+    """Percentile 95% interval of a rank correlation over ``reps`` resamples of the cells."""
+    values = []
+    for _ in range(reps):
+        idx = rng.integers(0, len(x), len(x))
+        values.append(fn(x[idx], y[idx]).statistic)
+    return [float(v) for v in np.nanpercentile(values, [2.5, 97.5])]
+
+
+def summarize(records: list[dict], scores: Sequence[str], seed: int) -> dict[str, Any]:
+    """Spearman and Kendall correlation of each score with accuracy, with bootstrap intervals."""
+    rng = np.random.default_rng(seed)
+    acc_all = np.array([r["accuracy"] for r in records], np.float64)
+    out = {}
+    for name in scores:
+        ok = [i for i, r in enumerate(records) if r["scores"].get(name) is not None and np.isfinite(acc_all[i])]
+        entry = {"cells": len(ok), "failed": len(records) - len(ok), "lower_is_better": name in LOWER_IS_BETTER}
+        if len(ok) >= 3:
+            s = np.array([records[i]["scores"][name] for i in ok], np.float64)
+            a = acc_all[ok]
+            entry["spearman"] = float(stats.spearmanr(s, a).statistic)
+            entry["kendall"] = float(stats.kendalltau(s, a).statistic)
+            entry["spearman_ci95"] = bootstrap_ci(s, a, stats.spearmanr, rng)
+            entry["kendall_ci95"] = bootstrap_ci(s, a, stats.kendalltau, rng)
+        out[name] = entry
+    return out
+
+
+def run(
+    space: str = "nb201",
+    table: str | None = None,
+    cells: int = 100,
+    seed: int = 0,
+    scores: Sequence[str] = tuple(SCORES),
+    batch_size: int = 32,
+    inputs: str = "gaussian",
+    targets: str = "random",
+    images: str | None = None,
+    image_pool: int = 2048,
+    full: bool = False,
+    overrides: dict[str, Any] | None = None,
+    input_size: int = 32,
+    out_dir: pathlib.Path = RESULTS,
+    tag: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Scores ``cells`` cells of ``space`` with ``scores`` and writes the summary; returns it (see module doc)."""
+    for name in scores:
+        get_score(name)  # unknown names fail before any work
+    overrides = dict(overrides or {})
+    config = dict(space=space, cells=cells, seed=seed, scores=list(scores), batch_size=batch_size, inputs=inputs,
+                  targets=targets, images=pathlib.Path(images).name if images else None, image_pool=image_pool,
+                  full=full, overrides=overrides, input_size=input_size)
+    digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+    run_name = tag or f"correlation_{space}_{inputs}-{targets}_n{cells}_s{seed}_{digest}"
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = out_dir / f"{run_name}.jsonl.partial"
+
+    table_path = data_file(table, DEFAULT_TABLES.get(space))
+    all_cells, accuracy, labels = load_table(space, table_path)
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(all_cells), min(cells, len(all_cells)), replace=False)
+
+    key = jax.random.PRNGKey(seed)
+    k_batch, k_init = jax.random.split(key)
+    data_note = "i.i.d. N(0, 1) inputs (no dataset)"
+    pool_x = pool_y = None
+    if inputs == "real" or targets == "real":
+        pool_x, pool_y, data_note = load_images(data_file(images), image_pool, np.random.default_rng(seed))
+        input_size = pool_x.shape[1]
+    batch = make_batch(k_batch, batch_size, images=pool_x, labels=pool_y, inputs=inputs, targets=targets,
+                       input_shape=(input_size, input_size, 3), num_classes=10)
+
+    done: dict[int, dict] = {}
+    if partial.exists():
+        for line in partial.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                done[record["row"]] = record
+    todo = [int(r) for r in rows if int(r) not in done]
+    start = time.time()
+    with open(partial, "a") as log:
+        for row in tqdm(todo, desc=f"{space} cells", disable=not progress, initial=len(rows) - len(todo),
+                        total=len(rows)):
+            t0 = time.time()
+            model = build(space, all_cells[row], proxy=not full, **overrides)
+            variables = jax.jit(lambda k, x: model.init(k, x, train=False))(jax.random.fold_in(k_init, row),
+                                                                            batch.inputs[:1])
+            record = {"row": row, "cell": labels[row], "accuracy": float(accuracy[row]), "scores": {},
+                      "errors": {}, "params": count_params(model, (1, input_size, input_size, 3))}
+            for name in scores:
+                try:
+                    record["scores"][name] = get_score(name)(model, variables, batch, key, name=labels[row])
+                except NasiNalError as err:
+                    record["scores"][name] = None
+                    record["errors"][name] = str(err)
+            record["seconds"] = time.time() - t0
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            done[row] = record
+    records = [done[int(r)] for r in rows]
+    seconds = np.array([r["seconds"] for r in records])
+    params = np.array([r["params"] for r in records])
+    network = dict(PROXY_CONFIGS[space]) if not full else {"size": "full (benchmark) networks"}
+    network.update(overrides)
+    summary = {
+        "config": config,
+        "cells": len(records),
+        "table": table_path.name,
+        "accuracy": ACCURACY[space],
+        "data": data_note,
+        "network": network,
+        "params": {"mean": float(params.mean()), "min": int(params.min()), "max": int(params.max())},
+        "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
+        "host": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "jax": jax.__version__,
+        "seconds_per_cell": {"mean": float(seconds.mean()), "median": float(np.median(seconds))},
+        "wall_seconds_this_run": time.time() - start,
+        "cells_reused": len(rows) - len(todo),
+        "correlations": summarize(records, scores, seed),
+    }
+    (out_dir / f"{run_name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / f"{run_name}.md").write_text(markdown(summary))
+    return summary
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The summary as a markdown table, built only from the JSON above."""
+    c = summary["config"]
+    lines = [
+        f"# Zero-cost score correlation: {c['space']}, {summary['cells']} cells",
+        "",
+        f"- accuracy: {summary['accuracy']} from `{summary['table']}`",
+        f"- batch: {c['batch_size']} examples, inputs {c['inputs']}, labels {c['targets']}; {summary['data']}",
+        f"- networks: {json.dumps(summary['network'])}; parameters mean {summary['params']['mean']:.0f} "
+        f"(min {summary['params']['min']}, max {summary['params']['max']})",
+        f"- device: {summary['device']} ({summary['host']}), jax {summary['jax']}; "
+        f"{summary['seconds_per_cell']['mean']:.2f} s per cell "
+        f"(median {summary['seconds_per_cell']['median']:.2f} s, all scores)",
+        f"- seed {c['seed']}; intervals: percentile bootstrap over cells, 1,000 resamples",
+        "",
+        "| score | cells | failed | Spearman | 95% CI | Kendall | 95% CI |",
+        "| --- | ---: | ---: | ---: | --- | ---: | --- |",
+    ]
+    for name, e in summary["correlations"].items():
+        label = f"{name} (lower is better)" if e["lower_is_better"] else name
+        if "spearman" in e:
+            sp, kt = e["spearman_ci95"], e["kendall_ci95"]
+            lines.append(f"| {label} | {e['cells']} | {e['failed']} | {e['spearman']:.3f} | [{sp[0]:.3f}, {sp[1]:.3f}]"
+                         f" | {e['kendall']:.3f} | [{kt[0]:.3f}, {kt[1]:.3f}] |")
+        else:
+            lines.append(f"| {label} | {e['cells']} | {e['failed']} | - | - | - | - |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Command line: a thin layer over ``run``."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--space", choices=("nb201", "nb101"), default="nb201")
+    p.add_argument("--table", help="table file (path, or name inside $NASI_NAL_DATA); default by space")
+    p.add_argument("--cells", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scores", default=",".join(SCORES), help=f"comma-separated, from {sorted(SCORES)}")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--inputs", choices=("gaussian", "real"), default="gaussian")
+    p.add_argument("--targets", choices=("random", "real"), default="random")
+    p.add_argument("--images", help="cifar10_exact_first1017.npz or cifar10_jpeg_q75.tar.gz (lossy)")
+    p.add_argument("--image-pool", type=int, default=2048, help="tarball images decoded to draw the batch from")
+    p.add_argument("--full", action="store_true", help="benchmark-size networks instead of the proxies")
+    p.add_argument("--override", action="append", default=[], metavar="FIELD=INT",
+                   help="network field override, e.g. channels=8 (integers only)")
+    p.add_argument("--input-size", type=int, default=32, help="side of Gaussian inputs")
+    p.add_argument("--out", type=pathlib.Path, default=RESULTS)
+    p.add_argument("--tag", help="run name (default: from the settings)")
+    args = p.parse_args(argv)
+    overrides = {}
+    for item in args.override:
+        field, _, value = item.partition("=")
+        if not value.lstrip("-").isdigit():
+            raise SystemExit(f"--override {item!r}: use FIELD=INT, e.g. channels=8")
+        overrides[field] = int(value)
+    summary = run(args.space, args.table, args.cells, args.seed, [s for s in args.scores.split(",") if s],
+                  args.batch_size, args.inputs, args.targets, args.images, args.image_pool, args.full, overrides,
+                  args.input_size, args.out, args.tag)
+    print(markdown(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,72 @@
+"""The correlation benchmark on a handful of cells: a tiny NB201 table of real cells, resumable runs, outputs."""
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from nasi_nal.spaces import nb201
+
+_SPEC = importlib.util.spec_from_file_location(
+    "correlation", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "correlation.py")
+correlation = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(correlation)
+
+SCORES = ["nasi_trace", "params", "synflow", "nwot"]
+TINY = dict(channels=4)
+
+
+@pytest.fixture()
+def tiny_table(tmp_path):
+    """Five real NB201 cells (official index and arch string) with made-up accuracies: a test-only table."""
+    rows = [0, 1, 2, 3, 4]
+    lines = ["index,arch_str,cifar10_test_acc_200ep"]
+    for i, acc in zip(rows, [80.0, 91.0, 85.0, 88.0, 70.0]):
+        lines.append(f"{i},{nb201.format(nb201.index_to_arch(i))},{acc}")
+    path = tmp_path / "nb201_tiny.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_correlation_runs_resumes_and_writes_json_and_markdown(tiny_table, tmp_path, monkeypatch):
+    kw = dict(space="nb201", table=str(tiny_table), cells=4, seed=0, scores=SCORES, batch_size=4,
+              overrides=TINY, input_size=8, out_dir=tmp_path / "out", progress=False)
+    summary = correlation.run(**kw)
+    assert summary["cells"] == 4 and summary["cells_reused"] == 0
+    for name in SCORES:
+        entry = summary["correlations"][name]
+        assert entry["cells"] + entry["failed"] == 4
+        if "spearman" in entry:
+            assert -1.0 <= entry["spearman"] <= 1.0
+            lo, hi = entry["spearman_ci95"]
+            assert lo <= hi
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert [f.rsplit(".", 1)[-1] for f in files] == ["json", "md", "partial"]
+    partial = next((tmp_path / "out").glob("*.jsonl.partial"))
+    assert len(partial.read_text().splitlines()) == 4
+
+    # resume: nothing is rescored (building a network would fail now), the summary is the same
+    monkeypatch.setattr(correlation, "build", lambda *a, **k: pytest.fail("a finished cell was rescored"))
+    again = correlation.run(**kw)
+    assert again["cells_reused"] == 4
+    assert again["correlations"] == summary["correlations"]
+    md = next((tmp_path / "out").glob("*.md")).read_text()
+    assert "| nasi_trace |" in md and "Spearman" in md
+    written = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
+    assert written["correlations"] == json.loads(json.dumps(summary["correlations"]))
+
+
+def test_spearman_of_a_monotone_score_is_one():
+    records = [{"accuracy": a, "scores": {"s": 2 * a + 1}} for a in np.linspace(60, 90, 12)]
+    out = correlation.summarize(records, ["s"], seed=0)["s"]
+    assert out["spearman"] == pytest.approx(1.0) and out["kendall"] == pytest.approx(1.0)
+    assert out["spearman_ci95"][0] == pytest.approx(1.0)
+
+
+def test_real_images_from_the_exact_npz(reference_file, tmp_path, tiny_table):
+    summary = correlation.run(space="nb201", table=str(tiny_table), cells=3, scores=["nwot"], batch_size=4,
+                              inputs="real", targets="real", images=str(reference_file("cifar10_exact_first1017.npz")),
+                              overrides=TINY, out_dir=tmp_path, progress=False)
+    assert "exact CIFAR-10 pixels" in summary["data"]
+    assert summary["correlations"]["nwot"]["cells"] + summary["correlations"]["nwot"]["failed"] == 3
