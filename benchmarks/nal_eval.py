@@ -7,7 +7,7 @@ Reports (all on cells the model never saw, see ``nasi_nal.nal.evaluate.unseen_ce
   * Spearman correlation of accuracy with the cell log-likelihood, log P(edges | ops) and log P(ops) + that;
   * search: over ``--seeds`` seeds, a pool of ``--pool-size`` unseen cells; the accuracy of the GAT's pick
     (highest log-likelihood) vs a random pick and the pool's best;
-  * generation: wall time for 100 candidates (first call, which compiles, and warm calls), how many generated
+  * generation: wall time for 100 candidates (model loaded and its forward pass compiled), how many generated
     cells the table holds and their accuracy, how many are training experts.
 Writes ``benchmarks/results/nal_eval.json`` and ``.md`` with the command that made them.
 """
@@ -100,7 +100,8 @@ def markdown(res: dict, command: str) -> str:
                      f"{r['random']['std']:.4f} | {r['best']['mean']:.4f} ± {r['best']['std']:.4f} | "
                      f"{r['pick_percentile']['mean']:.1f} |")
     g = res["generation"]
-    lines += ["", f"Generation of 100 cells: first call {g['first_call_s']:.2f} s (includes compilation), warm "
+    lines += ["", f"Generation of 100 cells: first call {g['first_call_s']:.2f} s (the forward pass was already "
+              f"compiled by the evaluations above), later calls "
               f"{g['warm_call_s']['mean']:.3f} s. Of the last 100, {g['num_in_table']} are in the table (mean accuracy "
               f"{g['mean_accuracy_in_table'] if g['mean_accuracy_in_table'] is None else round(g['mean_accuracy_in_table'], 4)}"
               f" vs table mean {g['table_mean_accuracy']:.4f}); {g['num_training_experts']} are training experts.",

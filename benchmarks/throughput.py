@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "note": ("CPU only: no GPU/TPU was available for this run, so these are CPU figures, not accelerator ones"
                  if device.platform == "cpu" else ""),
         "host": platform.processor() or platform.machine(), "jax": jax.__version__,
+        "load_average_1min": os.getloadavg()[0],  # a shared host: other jobs' load lowers the figures
         "command": "python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "results": results,
     }

@@ -7,3 +7,7 @@ Data flows space -> proposals -> scores -> ranking -> training -> report:
 """
 
 __version__ = "0.1.0"
+
+from nasi_nal.pipeline import SearchConfig, SearchResult, search
+
+__all__ = ["SearchConfig", "SearchResult", "search"]

@@ -25,10 +25,6 @@ class DataError(NasiNalError, OSError):
     """A data set is missing, unreadable or not in the expected layout."""
 
 
-class CheckpointError(NasiNalError, RuntimeError):
-    """A checkpoint is corrupt, or was written by a run with a different config."""
-
-
 class TrainingError(NasiNalError, RuntimeError):
     """Training went wrong in a way that must stop the run (a NaN or infinite loss)."""
 
@@ -53,7 +49,7 @@ class BackendUnavailableError(NasiNalError, ImportError):
 
 
 class CheckpointError(NasiNalError, OSError):
-    """A NAL link-predictor checkpoint is missing, corrupt, or does not match its config."""
+    """A checkpoint (trainer or NAL model) is missing, corrupt, or was written with a different config."""
 
 
 class GenerationError(NasiNalError, RuntimeError):

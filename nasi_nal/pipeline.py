@@ -30,7 +30,8 @@ import numpy as np
 
 from nasi_nal import report, scores
 from nasi_nal.errors import NasiNalError
-from nasi_nal.networks import build, count_params
+from nasi_nal.networks.build import build
+from nasi_nal.networks.common import count_params
 from nasi_nal.spaces import darts, nb101, nb201
 
 SCHEMA = "nasi_nal.search/1"
@@ -53,6 +54,7 @@ class SearchConfig:
     candidates: int = 30  # proposals to score; the default run scores 30 proxy networks in about a minute on CPU
     top_k: int = 5  # winners reported (and trained with train=True)
     seed: int = 0
+    cells: tuple[str, ...] = ()  # user-given cells (arch strings, JSON, NB101 hashes) ranked with the proposals
     data: str = "gaussian"  # "gaussian" (no dataset), "cifar10" (tensorflow-datasets) or a path (npz / image folder)
     labels: str = "random"  # "random" or "real" (needs real data)
     batch_size: int = 16  # scoring batch
@@ -107,6 +109,7 @@ class SearchResult:
         """The versioned JSON document (schema ``nasi_nal.search/1``, documented in the README)."""
         return {
             "schema": SCHEMA,
+            "space": self.config.space,
             "config": dataclasses.asdict(self.config),
             "environment": self.environment,
             "ranking_score": self.ranking_score,
@@ -252,12 +255,33 @@ def _validate(config: SearchConfig) -> None:
         raise NasiNalError(f"--batch-size must be >= 2, got {config.batch_size}")
     if config.output is not None:
         report.check_writable(config.output)
+    _user_cells(config)
     if config.space == "darts" and config.table is not None:
         raise NasiNalError("--table is not available for the DARTS space: DARTS has no tabular benchmark")
 
 
+def _user_cells(config: SearchConfig) -> list[Candidate]:
+    """The ``--cell`` cells as candidates; an invalid one fails before any work with the space's own message."""
+    from nasi_nal.train.cells import parse_cell
+
+    out = []
+    for text in config.cells:
+        cell = parse_cell(config.space, text, config.table or "")
+        out.append(Candidate(None, _cell_key(config.space, cell), _cell_summary(config.space, cell), cell))
+    return out
+
+
 def _propose(config: SearchConfig, rng: np.random.Generator) -> tuple[list[Candidate], dict[str, Any]]:
-    """Distinct candidate cells, in proposal order."""
+    """Distinct candidate cells, in proposal order: the user's ``cells`` first, then the method's proposals."""
+    user = _user_cells(config)
+    cands, details = _proposals(config, rng)
+    seen = {c.key for c in user}
+    merged = user + [c for c in cands if c.key not in seen]
+    details["user_cells"] = len(user)
+    return merged, details
+
+
+def _proposals(config: SearchConfig, rng: np.random.Generator) -> tuple[list[Candidate], dict[str, Any]]:
     space, n = config.space, config.candidates
     if config.method in ("nal", "nal+nasi"):
         from nasi_nal.nal import checkpoint, generate, transfer

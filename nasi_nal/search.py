@@ -20,6 +20,7 @@ examples:
   python -m nasi_nal.search --space darts --method nasi --nasi-steps 20
   python -m nasi_nal.search --space nb201 --method synflow --candidates 50 --data cifar10 --labels real
   python -m nasi_nal.search --space nb101 --method nal --table nasbench_only108.tfrecord --output run.json
+  python -m nasi_nal.search --space nb201 --cell '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
   python -m nasi_nal.search --space nb201 --top-k 1 --train --train-override epochs=12
 """
 
@@ -36,6 +37,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, default=d.candidates, help="cells proposed and scored")
     p.add_argument("--top-k", type=int, default=d.top_k, help="winners reported")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--cell", action="append", default=[], metavar="CELL",
+                   help="also rank this cell (NB201 arch string, NB101 matrix+ops JSON or hash, DARTS genotype "
+                        "JSON or a .json file holding it; repeatable)")
     p.add_argument("--data", default=d.data,
                    help=f"{' or '.join(DATA_MODES)} or a path (.npz with x_train/y_train, or train/<class>/* folder)")
     p.add_argument("--labels", default=d.labels, help="random (label-agnostic) or real")
@@ -61,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fields = {f.name for f in dataclasses.fields(SearchConfig)}
     values = {k: v for k, v in vars(args).items() if k in fields}
     values["train_overrides"] = tuple(args.train_override)
+    values["cells"] = tuple(args.cell)
     t0 = time.perf_counter()
     try:
         result = search(SearchConfig(**values), quiet=args.quiet)

@@ -57,14 +57,15 @@ def test_op_parameter_counts_follow_the_pytorch_definitions():
     c = 6
     x = jnp.zeros((1, 8, 8, c))
 
-    def n_params(op, strides=1):
+    def n_params(op, strides=1, **kw):
         return sum(np.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(
-            jax.eval_shape(darts_op(op, c, strides).init, KEY, x).get("params", {})))
+            jax.eval_shape(darts_op(op, c, strides, **kw).init, KEY, x).get("params", {})))
 
     sep = lambda k: 2 * (k * k * c + c * c + 2 * c)  # noqa: E731 - (depthwise, pointwise, BN) twice
     dil = lambda k: k * k * c + c * c + 2 * c  # noqa: E731
     assert n_params("sep_conv_3x3") == sep(3) and n_params("sep_conv_5x5") == sep(5)
     assert n_params("dil_conv_3x3") == dil(3) and n_params("dil_conv_5x5") == dil(5)
+    assert n_params("sep_conv_3x3", affine=False) == sep(3) - 4 * c  # the search supernet's non-affine BNs
     assert n_params("skip_connect", 2) == c * c + 2 * c  # FactorizedReduce: two 1x1 convs to c/2 each, BN
     for op in ("skip_connect", "max_pool_3x3", "avg_pool_3x3"):
         assert n_params(op) == 0

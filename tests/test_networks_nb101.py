@@ -1,4 +1,8 @@
 """The NAS-Bench-101 network (nasi_nal.networks.nb101) against the rules of google-research/nasbench model_builder."""
+import importlib.util
+import json
+import pathlib
+
 import flax
 import jax
 import jax.numpy as jnp
@@ -220,8 +224,9 @@ def test_relus_are_modules_and_batch_norm_can_be_dropped():
     assert set(plain_vars) == {"params"}
     assert "bn" not in str(jax.tree_util.tree_structure(plain_vars))
     assert np.isfinite(np.asarray(plain.apply(plain_vars, x))).all()
-    assert count_params(plain, (1, 8, 8, 3)) == net101.param_count(
-        ALL_OPS_MATRIX, ALL_OPS, batch_norm=False, **TINY) == count_params(net, (1, 8, 8, 3)) - 2 * (8 + 4 + 4 + 8 + 4 + 4)
+    bn_channels = 8 + 4 + 4 + 8 + 4 + 4  # stem, projections to vertices 1 and 3 and the output, vertices 1 and 2
+    assert count_params(plain, (1, 8, 8, 3)) == net101.param_count(ALL_OPS_MATRIX, ALL_OPS, batch_norm=False, **TINY)
+    assert count_params(plain, (1, 8, 8, 3)) == count_params(net, (1, 8, 8, 3)) - 2 * bn_channels
 
 
 @pytest.mark.parametrize("config", [
@@ -252,3 +257,23 @@ def test_param_count_matches_the_benchmark(reference_file):
     for row in rows[::60]:  # the network itself, traced with eval_shape
         cell = space.from_arrays(data["adjacency"][row], data["ops"][row], data["num_vertices"][row])
         assert count_params(net101.NB101Network(cell.matrix, cell.ops)) == expected[row], data["hash"][row]
+
+
+def test_fidelity_script_counts_and_reports_mismatches(reference_file, tmp_path):
+    """benchmarks/nb101_param_fidelity.py on a 40-row cut of the sample, with one count corrupted on purpose."""
+    spec = importlib.util.spec_from_file_location(
+        "nb101_param_fidelity", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "nb101_param_fidelity.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with np.load(reference_file("nb101_cifar10_sample20001.npz"), allow_pickle=False) as data:
+        cut = {k: data[k][:40] for k in ("hash", "adjacency", "ops", "num_vertices", "trainable_parameters")}
+    cut["trainable_parameters"] = cut["trainable_parameters"].copy()
+    cut["trainable_parameters"][5] += 1
+    np.savez(tmp_path / "cut.npz", **cut)
+    out = tmp_path / "report.json"
+    report = script.main(["--sample", str(tmp_path / "cut.npz"), "--traced", "2", "--seed", "1", "--out", str(out)])
+    assert json.loads(out.read_text()) == report
+    assert report["cells"] == 40 and report["traced"]["cells"] == 2
+    assert report["closed_form"]["mismatches"] == 1
+    assert report["closed_form"]["first_mismatches"][0]["row"] == 5
+    assert report["mismatches"] == 1 + report["traced"]["mismatches"]

@@ -3,9 +3,12 @@ import importlib.util
 import json
 import pathlib
 
+import flax.linen as nn
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from nasi_nal.networks.common import ReLU
 from nasi_nal.spaces import nb201
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -14,7 +17,25 @@ correlation = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(correlation)
 
 SCORES = ["nasi_trace", "params", "synflow", "nwot"]
-TINY = dict(channels=4)
+
+
+class StandIn(nn.Module):
+    """A test-only network whose width follows the cell: compiles in a second, unlike the NB201 networks
+    (which cost minutes per cell to compile on a shared 2-core CPU; the slow test below uses them)."""
+
+    width: int
+    batch_norm: bool = True
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.Conv(self.width, (3, 3), use_bias=False)(x)
+        if self.batch_norm:
+            x = nn.BatchNorm(use_running_average=not train)(x)
+        return nn.Dense(10)(jnp.mean(ReLU()(x), axis=(1, 2)))
+
+
+def stand_in_build(space, cell, proxy=True, **overrides):
+    return StandIn(width=2 + nb201.format(cell).count("nor_conv_3x3"))
 
 
 @pytest.fixture()
@@ -30,8 +51,9 @@ def tiny_table(tmp_path):
 
 
 def test_correlation_runs_resumes_and_writes_json_and_markdown(tiny_table, tmp_path, monkeypatch):
+    monkeypatch.setattr(correlation, "build", stand_in_build)
     kw = dict(space="nb201", table=str(tiny_table), cells=4, seed=0, scores=SCORES, batch_size=4,
-              overrides=TINY, input_size=8, out_dir=tmp_path / "out", progress=False)
+              input_size=8, out_dir=tmp_path / "out", progress=False)
     summary = correlation.run(**kw)
     assert summary["cells"] == 4 and summary["cells_reused"] == 0
     for name in SCORES:
@@ -64,9 +86,18 @@ def test_spearman_of_a_monotone_score_is_one():
     assert out["spearman_ci95"][0] == pytest.approx(1.0)
 
 
-def test_real_images_from_the_exact_npz(reference_file, tmp_path, tiny_table):
+def test_real_images_from_the_exact_npz(reference_file, tmp_path, tiny_table, monkeypatch):
+    monkeypatch.setattr(correlation, "build", stand_in_build)
     summary = correlation.run(space="nb201", table=str(tiny_table), cells=3, scores=["nwot"], batch_size=4,
                               inputs="real", targets="real", images=str(reference_file("cifar10_exact_first1017.npz")),
-                              overrides=TINY, out_dir=tmp_path, progress=False)
+                              out_dir=tmp_path, progress=False)
     assert "exact CIFAR-10 pixels" in summary["data"]
     assert summary["correlations"]["nwot"]["cells"] + summary["correlations"]["nwot"]["failed"] == 3
+
+
+@pytest.mark.slow
+def test_real_nb201_networks_on_the_reference_table(reference_file, tmp_path):
+    summary = correlation.run(space="nb201", table=str(reference_file("nb201_cifar10.csv")), cells=3,
+                              scores=["params", "nwot", "nasi_trace"], batch_size=4, overrides=dict(channels=4),
+                              input_size=16, out_dir=tmp_path, progress=False)
+    assert summary["cells"] == 3 and summary["params"]["min"] > 0

@@ -134,3 +134,45 @@ def test_folder_loader_on_real_cifar10_jpegs(reference_file, tmp_path):
     assert data.x_train.shape == (200, 32, 32, 3) and data.x_test.shape == (50, 32, 32, 3)
     assert sorted(np.bincount(data.y_train)) == [20] * 10
     assert 0.3 < data.mean[0] < 0.65 and 0.15 < data.std[0] < 0.35  # CIFAR-10 red: mean 0.49, std 0.25
+
+
+@pytest.mark.slow  # compiles the NB201 proxy's train step (about 20 s of CPU)
+def test_throughput_benchmark_runs(tmp_path):
+    import importlib.util
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+    spec = importlib.util.spec_from_file_location("throughput", path)
+    throughput = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(throughput)
+    out = tmp_path / "t.json"
+    assert throughput.main(["--space", "nb201", "--proxy", "--batch", "8", "--steps", "1", "--warmup", "0",
+                            "--out", str(out)]) == 0
+    result = json.loads(out.read_text())["results"][0]
+    assert result["flops_per_step"] > 0 and result["images_per_second"] > 0
+    assert 0 < result["fraction_of_peak"] < 1
+
+
+def test_host_stream_is_deterministic_per_example(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 6), ("test", 3)):
+        for label in ("a", "b"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, (40 + 8 * i, 56, 3), dtype=np.uint8)  # varied, non-square sizes
+                Image.fromarray(pixels).save(tmp_path / split / label / f"{i}.png")
+    cfg = apply_overrides(get_recipe("darts_imagenet"), ["data_source=folder", f"data_dir={tmp_path}",
+                                                         "image_size=24", "batch_size=4", "num_classes=2"])
+    train_src, test_src = input_pipeline.open_stream_sources(cfg)
+    assert (len(train_src), len(test_src)) == (12, 6)
+    order = np.random.default_rng(1).permutation(12)
+    full = list(input_pipeline.stream_train_batches(train_src, cfg, epoch=0, start=0, steps=3, order=order))
+    resumed = list(input_pipeline.stream_train_batches(train_src, cfg, epoch=0, start=2, steps=3, order=order))
+    assert [x.shape for x, _ in full] == [(4, 24, 24, 3)] * 3
+    np.testing.assert_array_equal(resumed[0][0], full[2][0])  # a resumed epoch sees the same crops
+    np.testing.assert_array_equal(full[1][1], train_src.labels[order[4:8]])
+    other = next(input_pipeline.stream_train_batches(train_src, cfg, epoch=1, start=0, steps=1, order=order))
+    assert not np.array_equal(other[0], full[0][0])  # a new epoch draws new crops
+    evals = list(input_pipeline.stream_eval_batches(test_src, 24, 4))
+    assert [x.shape[0] for x, _ in evals] == [4, 2]

@@ -25,7 +25,10 @@ def count_params(module: nn.Module, input_shape: Sequence[int] = (1, 32, 32, 3))
     """Number of trainable parameters (the ``params`` collection), from shapes only (``jax.eval_shape``).
 
     Batch-norm running statistics live in ``batch_stats`` and are not counted, as TensorFlow does not count them
-    among trainable variables.
+    among trainable variables; batch-norm scale and offset are, as TF's ``gamma`` and ``beta`` are trainable
+    (``tf.layers.batch_normalization`` defaults to ``center=scale=True``). Counted this way, ``NB101Network``
+    matches NAS-Bench-101's ``trainable_parameters`` (``benchmarks/nb101_param_fidelity.py``). Every network's
+    ``__call__`` must accept ``train``.
     """
     x = jax.ShapeDtypeStruct(tuple(input_shape), jnp.float32)
     shapes = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), jnp.zeros(x.shape, x.dtype), train=False))

@@ -137,7 +137,8 @@ def _check_fields(module: nn.Module) -> None:
     object.__setattr__(module, "genotype", _as_genotype(module.genotype))
     for name in ("channels", "layers", "num_classes"):
         if int(getattr(module, name)) < 1:
-            raise ValueError(f"{type(module).__name__}.{name} must be a positive integer, got {getattr(module, name)!r}")
+            raise ValueError(
+                f"{type(module).__name__}.{name} must be a positive integer, got {getattr(module, name)!r}")
     if not 0.0 <= module.drop_path_rate < 1.0:
         raise ValueError(f"{type(module).__name__}.drop_path_rate must be in [0, 1), got {module.drop_path_rate}")
 

@@ -117,7 +117,7 @@ class NB201Network(nn.Module):
         for stage in range(3):
             features = self.channels * 2 ** stage
             if stage > 0:
-                x = ResNetBasicblock(features, 2, name=f"reduction_{stage}", **kw)(x, train)
+                x = ResNetBasicblock(features, name=f"reduction_{stage}", **kw)(x, train)
             for i in range(self.cells_per_stage):
                 x = NB201Cell(arch, features, name=f"stage{stage}_cell{i}", **kw)(x, train)
         x = batch_norm_layer(x, train, enabled=self.batch_norm, dtype=self.dtype, name="last_bn")

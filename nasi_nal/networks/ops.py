@@ -59,7 +59,6 @@ class ReLUConvBN(nn.Module):
     kernel_size: int
     strides: int = 1
     padding: int = 0
-    dilation: int = 1
     affine: bool = True
     dtype: Dtype = jnp.float32
     batch_norm: bool = True
@@ -68,7 +67,7 @@ class ReLUConvBN(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         x = ReLU()(x)
         x = nn.Conv(self.features, (self.kernel_size, self.kernel_size), strides=self.strides,
-                    padding=_pad(self.padding), kernel_dilation=self.dilation, use_bias=False, dtype=self.dtype)(x)
+                    padding=_pad(self.padding), use_bias=False, dtype=self.dtype)(x)
         return batch_norm_layer(x, train, enabled=self.batch_norm, affine=self.affine, dtype=self.dtype)
 
 
@@ -187,31 +186,24 @@ class Pool3x3(nn.Module):
 
 
 class ResNetBasicblock(nn.Module):
-    """NAS-Bench-201's reduction block between stages (AutoDL-Projects ``ResNetBasicblock``, stride 2).
+    """NAS-Bench-201's reduction block between stages (AutoDL-Projects ``ResNetBasicblock`` at stride 2).
 
-    Two ReLUConvBN 3x3 (the first strided) plus a shortcut of 2x2 avg pool -> 1x1 conv (no bias, no BN).
+    ReLUConvBN 3x3 (stride 2) -> ReLUConvBN 3x3, plus a shortcut of 2x2 avg pool -> 1x1 conv (no bias, no BN).
+    The official block's stride-1 variants never occur in the benchmark's network and are not built.
     """
 
     features: int
-    strides: int = 2
     dtype: Dtype = jnp.float32
     batch_norm: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        if self.strides not in (1, 2):
-            raise ValueError(f"ResNetBasicblock strides must be 1 or 2, got {self.strides}")
         kw = dict(dtype=self.dtype, batch_norm=self.batch_norm)
-        y = ReLUConvBN(self.features, 3, self.strides, 1, name="conv_a", **kw)(x, train)
+        y = ReLUConvBN(self.features, 3, 2, 1, name="conv_a", **kw)(x, train)
         y = ReLUConvBN(self.features, 3, 1, 1, name="conv_b", **kw)(y, train)
-        if self.strides == 2:
-            residual = nn.avg_pool(x, (2, 2), strides=(2, 2))
-            residual = nn.Conv(self.features, (1, 1), padding="VALID", use_bias=False, dtype=self.dtype,
-                               name="downsample")(residual)
-        elif x.shape[-1] != self.features:
-            residual = ReLUConvBN(self.features, 1, 1, 0, name="downsample", **kw)(x, train)
-        else:
-            residual = x
+        residual = nn.avg_pool(x, (2, 2), strides=(2, 2))
+        residual = nn.Conv(self.features, (1, 1), padding="VALID", use_bias=False, dtype=self.dtype,
+                           name="downsample")(residual)
         return residual + y
 
 

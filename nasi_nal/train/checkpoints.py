@@ -10,7 +10,6 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-import jax
 import orbax.checkpoint as ocp
 
 from nasi_nal.errors import CheckpointError
@@ -64,12 +63,11 @@ def check_meta(mgr: ocp.CheckpointManager, config: dict[str, Any], shapes: dict[
     return meta
 
 
-def restore_state(mgr: ocp.CheckpointManager, target: Any) -> tuple[int, Any]:
-    """(step, state) of the latest checkpoint, restored into the structure, dtypes and shardings of ``target``
-    (the freshly initialised state)."""
+def restore_state(mgr: ocp.CheckpointManager, abstract: Any) -> tuple[int, Any]:
+    """(step, state) of the latest checkpoint, restored into ``abstract``: the state's pytree of
+    ``jax.ShapeDtypeStruct`` with shardings (``jax.eval_shape`` of the initialiser)."""
     step = mgr.latest_step()
     where = pathlib.Path(mgr.directory) / str(step)
-    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, target)
     try:
         state = mgr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
     except Exception as exc:

@@ -333,20 +333,26 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
     tx = make_optimizer(config, schedule)
     root = jax.random.PRNGKey(config.seed)
     init_key, train_key, data_key = jax.random.split(root, 3)
-    variables = jax.jit(lambda k: model.init(k, sample, train=False), out_shardings=replicated)(init_key)
-    params, batch_stats = variables["params"], variables.get("batch_stats", {})
-    state = TrainState(jnp.zeros((), jnp.int32), params, batch_stats, jax.jit(tx.init)(params),
-                       jnp.zeros(3, jnp.float32))
-    state = jax.device_put(state, replicated)
+
+    def init_state(key: jax.Array) -> TrainState:
+        variables = model.init(key, sample, train=False)
+        params = variables["params"]
+        return TrainState(jnp.zeros((), jnp.int32), params, variables.get("batch_stats", {}), tx.init(params),
+                          jnp.zeros(3, jnp.float32))
+
     prior_seconds = 0.0
     start_step = 0
-    if meta is not None:
-        start_step, state = checkpoints.restore_state(mgr, state)
+    if meta is not None:  # restore into the shapes of a fresh state, without computing one
+        abstract = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
+                                          jax.eval_shape(init_state, init_key))
+        start_step, state = checkpoints.restore_state(mgr, abstract)
         prior_seconds = float(meta.get("wall_seconds", 0.0))
         if not quiet and is_main:
             print(f"resuming {workdir} from step {start_step} (epoch {start_step / steps_per_epoch:.2f})")
-    elif resume and not quiet and is_main:
-        print(f"no checkpoint in {ckpt_dir}: starting {workdir} from step 0")
+    else:
+        state = jax.jit(init_state, out_shardings=replicated)(init_key)
+        if resume and not quiet and is_main:
+            print(f"no checkpoint in {ckpt_dir}: starting {workdir} from step 0")
     if is_main:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "config.json").write_text(json.dumps(config_dict, indent=2) + "\n")

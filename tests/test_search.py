@@ -1,0 +1,164 @@
+"""The end-to-end pipeline and its command line, on tiny settings."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import nasi_nal
+import nasi_nal.search as search_cli
+from nasi_nal import pipeline
+from nasi_nal.spaces import nb201
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOOD_NB201 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def run_cli(capsys, *argv):
+    code = search_cli.main(["--quiet", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def without_timings(doc):
+    doc = dict(doc)
+    doc.pop("timings")
+    details = dict(doc["details"])
+    for k in ("search_wall_s", "compile_s"):
+        details.pop(k, None)
+    doc["details"] = details
+    return doc
+
+
+def test_help_lists_options_and_examples(capsys):
+    with pytest.raises(SystemExit) as e:
+        search_cli.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--space", "--method", "--candidates", "--top-k", "--data", "--labels", "--table", "--output",
+                   "--train", "--quiet", "examples:"):
+        assert option in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--space", "nb999"], "unknown space 'nb999'"),
+    (["--method", "oracle"], "unknown method 'oracle'"),
+    (["--candidates", "3", "--top-k", "4"], "--top-k 4 must lie between 1 and --candidates (3)"),
+    (["--space", "nb201", "--cell", "|nor_conv_3x3~0|+|bogus~0|nor_conv_3x3~1|+|"], "bogus"),
+    (["--space", "nb201", "--table", "/nonexistent/nb201.csv"], "/nonexistent/nb201.csv"),
+    (["--output", "/nonexistent/folder/out.json"], "output folder /nonexistent/folder does not exist"),
+    (["--data", "/nonexistent/cifar.npz"], "--data '/nonexistent/cifar.npz'"),
+    (["--space", "darts", "--table", "x.csv"], "DARTS has no tabular benchmark"),
+])
+def test_bad_input_is_one_clear_line_and_exit_2(capsys, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_corrupt_table_names_the_file(capsys, tmp_path):
+    bad = tmp_path / "nb201.csv"
+    bad.write_text("index,arch_str,cifar10_test_acc_200ep\n0,not-an-arch,12\n")
+    code, _, err = run_cli(capsys, "--space", "nb201", "--method", "random", "--table", str(bad))
+    assert code == 2 and str(bad) in err
+
+
+def test_output_is_checked_before_any_work(capsys, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(pipeline, "_propose", lambda *a: calls.append(a))
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    if os.access(folder, os.W_OK):  # root ignores permissions: use a path whose parent is a file instead
+        target = tmp_path / "file.txt"
+        target.write_text("x")
+        out_path = str(target / "out.json")
+    else:
+        out_path = str(folder / "out.json")
+    code, _, err = run_cli(capsys, "--space", "nb201", "--method", "random", "--output", out_path)
+    assert code == 2 and "error:" in err and not calls
+
+
+def test_random_nb201_with_table_lookup_and_outputs(tmp_path, reference_file):
+    csv = reference_file("nb201_cifar10.csv")
+    out = tmp_path / "run.json"
+    result = nasi_nal.search(space="nb201", method="random", candidates=6, top_k=2, table=str(csv),
+                             output=str(out), cells=(GOOD_NB201,))
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == pipeline.SCHEMA and doc["space"] == "nb201"
+    assert len(doc["candidates"]) == 7 and [c["rank"] for c in doc["candidates"]] == list(range(1, 8))
+    assert doc["candidates"][0]["cell"] == GOOD_NB201  # user cells come first; random keeps proposal order
+    from nasi_nal.tables import load_nb201
+
+    table = load_nb201(csv)
+    for w in result.winners:
+        assert w.table_accuracy == pytest.approx(table.query(w.cell).metrics["cifar10_test_acc_200ep"])
+        assert w.params and w.params > 0
+    assert (tmp_path / "run_rank1.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "run_rank2.png").exists()
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_scored_search_is_deterministic_and_ranked(tmp_path):
+    docs = []
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        out = tmp_path / run / "search.json"
+        nasi_nal.search(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=3,
+                        output=str(out))
+        docs.append(json.loads(out.read_text()))
+        docs[-1]["config"].pop("output")
+    assert without_timings(docs[0]) == without_timings(docs[1])
+    values = [c["scores"]["nasi_trace"] for c in docs[0]["candidates"]]
+    assert values == sorted(values, reverse=True)
+    other = nasi_nal.search(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=4)
+    assert [c.key for c in other.candidates] != [c["key"] for c in docs[0]["candidates"]]
+
+
+def test_default_method_on_nb101_ranks_nal_proposals_by_nasi():
+    result = nasi_nal.search(candidates=3, top_k=2, batch_size=4)
+    assert result.config.space == "nb101" and result.ranking_score == "nasi_penalized"
+    assert all(c.proposal_log_prob is not None for c in result.candidates)
+    assert result.details["nu"] > 0 and result.details["mu"] == 2.0
+    for c in result.candidates:
+        trace, nu, mu = c.scores["nasi_trace"], result.details["nu"], result.details["mu"]
+        assert c.scores["nasi_penalized"] == pytest.approx(trace - mu * max(0.0, trace - nu))
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts"])
+def test_nal_transfer_proposes_valid_cells(space):
+    result = nasi_nal.search(space=space, method="nal", candidates=4, top_k=2)
+    assert len({c.key for c in result.candidates}) == 4
+    logps = [c.scores["nal_log_prob"] for c in result.candidates]
+    assert logps == sorted(logps, reverse=True)
+    if space == "nb201":
+        assert all(nb201.format(nb201.parse(c.key)) == c.key for c in result.candidates)
+
+
+def test_callable_module_keeps_the_python_api():
+    assert callable(nasi_nal.search)
+    assert isinstance(nasi_nal.search(space="nb201", method="random", candidates=2, top_k=1),
+                      pipeline.SearchResult)
+
+
+def test_ctrl_c_leaves_no_output_file(tmp_path):
+    out = tmp_path / "interrupted.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nasi_nal.search", "--space", "nb201", "--method", "nasi_trace", "--candidates",
+         "40", "--top-k", "1", "--output", str(out)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    buf = ""
+    while time.time() < deadline and "scoring" not in buf:  # wait until scoring has started
+        buf += proc.stderr.read(1) or ""
+        if proc.poll() is not None:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert list(tmp_path.iterdir()) == []
