@@ -118,9 +118,13 @@ def summarize(records: list[dict], scores: Sequence[str], seed: int) -> dict[str
     for name in scores:
         ok = [i for i, r in enumerate(records) if r["scores"].get(name) is not None and np.isfinite(acc_all[i])]
         entry = {"cells": len(ok), "failed": len(records) - len(ok), "lower_is_better": name in LOWER_IS_BETTER}
-        if len(ok) >= 3:
-            s = np.array([records[i]["scores"][name] for i in ok], np.float64)
-            a = acc_all[ok]
+        s = np.array([records[i]["scores"][name] for i in ok], np.float64)
+        a = acc_all[ok]
+        if len(ok) < 3:
+            entry.update(spearman=None, kendall=None, note="fewer than 3 scored cells")
+        elif np.ptp(s) == 0 or np.ptp(a) == 0:
+            entry.update(spearman=None, kendall=None, note="constant score or accuracy over these cells")
+        else:
             entry["spearman"] = float(stats.spearmanr(s, a).statistic)
             entry["kendall"] = float(stats.kendalltau(s, a).statistic)
             entry["spearman_ci95"] = bootstrap_ci(s, a, stats.spearmanr, rng)
@@ -223,7 +227,7 @@ def run(
         "cells_reused": len(rows) - len(todo),
         "correlations": summarize(records, scores, seed),
     }
-    (out_dir / f"{run_name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / f"{run_name}.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     (out_dir / f"{run_name}.md").write_text(markdown(summary))
     return summary
 
@@ -248,12 +252,12 @@ def markdown(summary: dict[str, Any]) -> str:
     ]
     for name, e in summary["correlations"].items():
         label = f"{name} (lower is better)" if e["lower_is_better"] else name
-        if "spearman" in e:
+        if e["spearman"] is not None:
             sp, kt = e["spearman_ci95"], e["kendall_ci95"]
             lines.append(f"| {label} | {e['cells']} | {e['failed']} | {e['spearman']:.3f} | [{sp[0]:.3f}, {sp[1]:.3f}]"
                          f" | {e['kendall']:.3f} | [{kt[0]:.3f}, {kt[1]:.3f}] |")
         else:
-            lines.append(f"| {label} | {e['cells']} | {e['failed']} | - | - | - | - |")
+            lines.append(f"| {label} | {e['cells']} | {e['failed']} | - ({e['note']}) | - | - | - |")
     return "\n".join(lines) + "\n"
 
 

@@ -50,8 +50,8 @@ def markdown(report: dict) -> str:
         "# NASI on NAS-Bench-201 (CIFAR-10)", "",
         f"Command: `{report['command']}`", "",
         f"Device: {report['device']}. Data: {report['data_source']}. Table: {report['table']} "
-        f"(metric `{report['metric']}`). Settings: {json.dumps(report['settings'])}.", "",
-        "| mode | seeds | accuracy mean | accuracy std | best | wall s / search | compile s (first) | run s / search |",
+        f"(metric `{report['metric']}`). Settings (inputs and targets are set per mode): {json.dumps(report['settings'])}.", "",
+        "| mode | seeds | accuracy mean | accuracy std | best | wall s / search | compile s (all searches) | run s / search |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for mode, m in report["modes"].items():

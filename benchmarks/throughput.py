@@ -82,7 +82,8 @@ def device_peak(device: jax.Device, dtype: str) -> tuple[float, str]:
 def measure(space: str, proxy: bool, batch: int, steps: int, warmup: int, dtype: str, seed: int) -> dict[str, Any]:
     """Times the train step of ``space``'s benchmark network (NB201's best cell, DARTS_V2) on all devices."""
     cell, recipe = (nb201.parse(NB201_BEST), "nb201") if space == "nb201" else (darts.DARTS_V2, "darts_cifar")
-    config = recipes.apply_overrides(recipes.get_recipe(recipe), {"batch_size": batch, "dtype": dtype})
+    overrides = {"batch_size": batch, "dtype": dtype, **({"aux_weight": 0.0} if proxy else {})}  # proxy: no aux head
+    config = recipes.apply_overrides(recipes.get_recipe(recipe), overrides)
     jdtype = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
     model = build(space, cell, proxy=proxy, dtype=jdtype)
     devices = jax.devices()

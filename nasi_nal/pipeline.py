@@ -38,6 +38,9 @@ SCHEMA = "nasi_nal.search/1"
 SPACES = ("nb101", "nb201", "darts")
 METHODS = ("nal+nasi", "nal", "nasi", "random")
 DATA_MODES = ("gaussian", "cifar10")
+SCORING_BATCH = 16  # default batch of the per-cell scores: small, as every candidate compiles its own network
+POOL_SIZE = 512  # real images loaded to draw scoring batches from
+DEFAULT_RECIPES = {"nb101": "nb101", "nb201": "nb201", "darts": "darts_cifar"}  # trainer recipe per space
 
 
 def method_names() -> tuple[str, ...]:
@@ -57,11 +60,11 @@ class SearchConfig:
     cells: tuple[str, ...] = ()  # user-given cells (arch strings, JSON, NB101 hashes) ranked with the proposals
     data: str = "gaussian"  # "gaussian" (no dataset), "cifar10" (tensorflow-datasets) or a path (npz / image folder)
     labels: str = "random"  # "random" or "real" (needs real data)
-    batch_size: int = 16  # scoring batch
+    batch_size: int | None = None  # scoring batch; None: 16 for per-cell scores, NASI's 64 for the supernet
     mu: float = 2.0  # NASI's penalty weight in R = T - mu * max(0, T - nu)
     nu: float | None = None  # NASI's trace constraint; None: adaptive, the nu_quantile of the candidates' traces
     nu_quantile: float = 0.9
-    nasi_steps: int = 100  # supernet search steps (method "nasi" on nb201 / darts)
+    nasi_steps: int | None = None  # supernet search steps T (method "nasi" on nb201 / darts); None: NASI's 100
     table: str | None = None  # NAS-Bench table for true accuracies: nb101 tfrecord/npz cache/sample, nb201 CSV
     output: str | None = None  # JSON report path; PNGs of the winners are written beside it
     train: bool = False
@@ -224,15 +227,18 @@ def _load_table(space: str, path: str | None) -> tuple[Callable[[Any], float | N
 
 def _scoring_batch(config: SearchConfig, key: jax.Array) -> scores.Batch:
     """The one batch every candidate is scored on (NASI's four data/label modes)."""
+    size = config.batch_size or SCORING_BATCH
     if config.data == "gaussian":
-        if config.labels == "real":
-            raise NasiNalError("--labels real needs real data: pass --data cifar10 or --data PATH")
-        return scores.make_batch(key, config.batch_size, inputs="gaussian", targets="random")
+        return scores.make_batch(key, size, inputs="gaussian", targets="random")
+    images, labels = _image_pool(config)
+    return scores.make_batch(key, size, images=images, labels=labels, inputs="real", targets=config.labels)
+
+
+def _image_pool(config: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A few hundred real training images and labels to draw scoring batches from."""
     from nasi_nal.train import input_pipeline
 
-    images, labels = input_pipeline.load_pool(config.data, limit=max(256, config.batch_size))
-    targets = "real" if config.labels == "real" else "random"
-    return scores.make_batch(key, config.batch_size, images=images, labels=labels, inputs="real", targets=targets)
+    return input_pipeline.load_pool(config.data, limit=POOL_SIZE)
 
 
 # ------------------------------------------------------------------------------------------------ search ----
@@ -248,14 +254,18 @@ def _validate(config: SearchConfig) -> None:
         raise NasiNalError(f"--top-k {config.top_k} must lie between 1 and --candidates ({config.candidates})")
     if config.labels not in ("random", "real"):
         raise NasiNalError(f"unknown labels mode {config.labels!r}: choose 'random' or 'real'")
+    if config.labels == "real" and config.data == "gaussian":
+        raise NasiNalError("--labels real needs real data: pass --data cifar10 or --data PATH")
     if config.data not in DATA_MODES and not pathlib.Path(config.data).exists():
         raise NasiNalError(f"--data {config.data!r} is neither 'gaussian', 'cifar10' nor an existing path "
                            "(an .npz with x_train/y_train or an image folder with train/<class>/*)")
-    if config.batch_size < 2:
+    if config.batch_size is not None and config.batch_size < 2:
         raise NasiNalError(f"--batch-size must be >= 2, got {config.batch_size}")
     if config.output is not None:
         report.check_writable(config.output)
     _user_cells(config)
+    if config.train:
+        _train_config(config)
     if config.space == "darts" and config.table is not None:
         raise NasiNalError("--table is not available for the DARTS space: DARTS has no tabular benchmark")
 
@@ -410,27 +420,44 @@ def _supernet(config: SearchConfig, key: jax.Array, quiet: bool) -> tuple[list[C
 
     images = labels = None
     inputs = "gaussian" if config.data == "gaussian" else "real"
-    if inputs == "real" or config.labels == "real":
-        from nasi_nal.train import input_pipeline
-
-        images, labels = input_pipeline.load_pool(config.data, limit=max(256, config.batch_size))
+    if inputs == "real":
+        images, labels = _image_pool(config)
     res = nasi.search(config.space, key, steps=config.nasi_steps, batch_size=config.batch_size, mu=config.mu,
-                      nu=config.nu, inputs=inputs, targets=config.labels, images=images, labels=labels)
+                      nu="adaptive" if config.nu is None else config.nu, inputs=inputs, targets=config.labels,
+                      images=images, labels=labels)
     cell = res.cell
     cand = Candidate(None, _cell_key(config.space, cell), _cell_summary(config.space, cell), cell,
                      scores={"nasi_penalized": float(res.score)})
     details = {"proposer": "NASI Gumbel-softmax supernet", "steps": res.steps, "device": res.device,
-               "search_wall_s": res.wall_seconds, "compile_s": res.compile_seconds, "settings": res.settings}
+               "search_wall_s": res.wall_seconds, "compile_s": res.compile_seconds, "settings": res.settings,
+               "trace": float(res.trace), "nu": float(res.nu), "mu": config.mu,
+               "nu_rule": "fixed" if config.nu is not None else "adaptive (see nasi_nal.nasi.configs)"}
     if config.candidates != 1 or config.top_k != 1:
         details["note"] = "the supernet search returns one architecture; --candidates and --top-k do not apply"
     return [cand], details
 
 
-def _train(config: SearchConfig, winners: Sequence[Candidate], quiet: bool) -> list[dict[str, Any]]:
-    from nasi_nal.train import train_winners
+def _train_config(config: SearchConfig) -> Any:
+    """The trainer config for the winners (recipe + overrides), checked before the search starts."""
+    from nasi_nal import train
 
-    return train_winners(config.space, [w.cell for w in winners], recipe=config.train_recipe,
-                         overrides=config.train_overrides, workdir=config.train_workdir, quiet=quiet)
+    recipe = config.train_recipe or DEFAULT_RECIPES[config.space]
+    return train.apply_overrides(train.get_recipe(recipe), [*config.train_overrides, f"space={config.space}"])
+
+
+def _train(config: SearchConfig, winners: Sequence[Candidate], quiet: bool) -> list[dict[str, Any]]:
+    """Hands each winner to the Flax trainer; one workdir per rank under ``train_workdir``."""
+    from nasi_nal import train
+
+    base = _train_config(config)
+    root = pathlib.Path(config.train_workdir or "runs")
+    out = []
+    for w in winners:
+        text = json.dumps(_cell_json(w.cell)) if not isinstance(w.cell, nb201.Arch) else nb201.format(w.cell)
+        workdir = root / f"rank{w.rank}"
+        summary = train.train_and_evaluate(dataclasses.replace(base, cell=text), workdir, quiet=quiet)
+        out.append({"rank": w.rank, "key": w.key, "workdir": str(workdir), "summary": summary})
+    return out
 
 
 def _environment() -> dict[str, Any]:

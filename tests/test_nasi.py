@@ -129,6 +129,7 @@ def test_data_modes_run_without_a_dataset():
         nasi.run_search(ToySuperNet(), jax.random.PRNGKey(0), dataclasses.replace(TOY, inputs="real"))
 
 
+@pytest.mark.slow  # compiling the NB201 supernet's second-order program takes minutes on a shared 2-core CPU
 def test_nb201_search_returns_a_cell_score_and_cost():
     config = nasi.get_config("nb201", channels=2, input_shape=(8, 8, 3), nu_samples=2)
     result = nasi.search("nb201", jax.random.PRNGKey(0), steps=2, batch_size=4, config=config)

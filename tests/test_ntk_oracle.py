@@ -38,7 +38,7 @@ def _neural_tangents_trace(model, variables, x, output=None):
 def test_trace_equals_neural_tangents(space, output):
     model = NETWORKS[space]()
     k_init, k_x = jax.random.split(jax.random.PRNGKey(7))
-    batch = gaussian_batch(k_x, 3, (16, 16, 3))
+    batch = gaussian_batch(k_x, 2, (8, 8, 3))
     variables = model.init(k_init, batch.inputs[:1], train=False)
     ours = ntk_trace(model, variables, batch.inputs, output=output, chunk_size=2, name=space)
     oracle = _neural_tangents_trace(model, variables, batch.inputs, output=output)
@@ -48,8 +48,8 @@ def test_trace_equals_neural_tangents(space, output):
 
 def test_nb201_sampled_cells_equal_neural_tangents():
     rng = np.random.default_rng(0)
-    batch = gaussian_batch(jax.random.PRNGKey(1), 2, (16, 16, 3))
-    for i in range(3):
+    batch = gaussian_batch(jax.random.PRNGKey(1), 2, (8, 8, 3))
+    for i in range(2):
         arch = nb201.sample(rng)
         model = build("nb201", arch, proxy=True, channels=4)
         variables = model.init(jax.random.PRNGKey(i), batch.inputs[:1], train=False)

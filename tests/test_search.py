@@ -162,3 +162,24 @@ def test_ctrl_c_leaves_no_output_file(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_hands_the_winner_to_the_trainer(tmp_path):
+    from train_support import make_npz
+
+    npz = make_npz(tmp_path / "tiny.npz", n_train=96, n_test=32)
+    result = nasi_nal.search(
+        space="nb201", method="random", candidates=2, top_k=1, train=True, train_recipe="nb201_12ep",
+        train_workdir=str(tmp_path / "runs"),
+        train_overrides=("data_source=npz", f"data_dir={npz}", "image_size=16", "epochs=1", "batch_size=32",
+                         "eval_batch_size=32", "validation_holdout=0", "tensorboard=false",
+                         'model_overrides={"channels": 4, "cells_per_stage": 1}'))
+    (run,) = result.training
+    assert run["rank"] == 1 and run["key"] == result.winners[0].key
+    summary = json.loads((tmp_path / "runs" / "rank1" / "summary.json").read_text())
+    assert summary == run["summary"] and summary["space"] == "nb201" and 0.0 <= summary["final_test_acc"] <= 1.0
+
+
+def test_bad_train_options_fail_before_the_search(capsys):
+    code, _, err = run_cli(capsys, "--space", "nb201", "--train", "--train-override", "epochz=3")
+    assert code == 2 and "epochz" in err

@@ -34,14 +34,15 @@ def nt_ntk_trace(
 ) -> float:
     """Trace of the empirical NTK of ``f(params, x) -> (N, K)`` on ``inputs``, by neural-tangents.
 
-    ``trace_axes=(-1,)`` sums the kernel over the K logits and ``diagonal_axes=(0,)`` keeps only each example's
-    own block, so the result is ``sum_i sum_k ||d f_k(x_i) / d params||^2``, the same quantity as
-    ``nasi_nal.scores.ntk.ntk_trace``.
+    ``trace_axes=(-1,)`` traces the kernel over the K logits and ``diagonal_axes=(0,)`` keeps only each example's
+    own block. neural-tangents *averages* over trace axes (its kernels are per output), so the sum is multiplied
+    by K to give ``sum_i sum_k ||d f_k(x_i) / d params||^2``, the quantity of ``nasi_nal.scores.ntk.ntk_trace``.
     """
     nt = neural_tangents()
     if output is not None:
         g = f
         f = lambda p, x: g(p, x)[:, output : output + 1]  # noqa: E731
     kernel_fn = nt.empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(0,), vmap_axes=0)
-    diag = kernel_fn(inputs, None, params)  # (N,): Theta(x_i, x_i) summed over logits
-    return float(jnp.sum(diag))
+    diag = kernel_fn(inputs, None, params)  # (N,): Theta(x_i, x_i) averaged over the K logits
+    k = jax.eval_shape(f, params, inputs[:1]).shape[-1]
+    return float(jnp.sum(diag)) * k

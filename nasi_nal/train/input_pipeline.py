@@ -335,3 +335,34 @@ def stream_eval_batches(source: Any, size: int, batch: int, workers: int = 8
         for start in range(0, len(source), batch):
             items = list(pool.map(load, range(start, min(start + batch, len(source)))))
             yield np.stack([im for im, _ in items]), np.asarray([lb for _, lb in items], np.int32)
+
+
+def load_pool(source: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``limit`` training images (uint8 NHWC) and labels, spread evenly over the split, for scoring batches.
+
+    ``source`` is ``"cifar10"`` (a prepared tensorflow-datasets copy), an ``.npz`` with ``x_train``/``y_train``, or an
+    image-folder root with ``train/<class>/*``. Zero-cost scores need a few hundred images, not the whole set.
+    """
+    if source == "cifar10":
+        data = _tfds_source(TrainConfig(dataset="cifar10"), "train")
+        rows = np.linspace(0, len(data) - 1, min(limit, len(data))).astype(int)
+        examples = [data[int(i)] for i in rows]
+        return (np.stack([np.asarray(ex["image"], np.uint8) for ex in examples]),
+                np.asarray([int(ex["label"]) for ex in examples], np.int32))
+    path = _existing(source, "an .npz with x_train/y_train or an image folder with train/<class>/*")
+    if path.is_dir():
+        files, labels = _folder_files(path / "train", _class_names(path / "train"))
+        rows = np.linspace(0, len(files) - 1, min(limit, len(files))).astype(int)
+        return np.stack([_decode(files[i]) for i in rows]), labels[rows]
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "x_train" not in f.files or "y_train" not in f.files:
+                raise DataError(f"{path} lacks x_train/y_train (it has {sorted(f.files)}): pass an .npz holding "
+                                "uint8 NHWC training images and their integer labels")
+            x, y = np.asarray(f["x_train"]), np.asarray(f["y_train"])
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path} as an .npz data set ({exc}); pickled arrays are refused") from exc
+    if x.ndim != 4 or x.shape[-1] != 3 or y.shape != (len(x),):
+        raise DataError(f"{path}: x_train {x.shape} / y_train {y.shape} are not (N, H, W, 3) images with N labels")
+    rows = np.linspace(0, len(x) - 1, min(limit, len(x))).astype(int)
+    return x[rows], y[rows].astype(np.int32)
