@@ -220,12 +220,14 @@ def ntk_condition_number(
     """Condition number lambda_max / lambda_min of the NTK Gram matrix (TE-NAS, Chen et al. 2021). Lower is better.
 
     Eigenvalues come from ``numpy.linalg.eigvalsh`` in float64 on host. A Gram matrix with a non-positive
-    smallest eigenvalue (rank-deficient: duplicate inputs, or a batch larger than the parameter count) has no
-    finite condition number and raises ``NonFiniteScoreError`` naming the cell.
+    smallest eigenvalue (below N * float32 eps * lambda_max: rank-deficient, e.g. duplicate inputs or a batch larger
+    than the parameter count) has no finite condition number and raises ``NonFiniteScoreError`` naming the cell.
     """
     check_batch(batch, "ntk_cond")
     eig = np.linalg.eigvalsh(ntk_gram(model, variables, batch.inputs, chunk_size=chunk_size))
-    cond = eig[-1] / eig[0] if eig[0] > 0 else np.inf
+    # the gradients are float32: an eigenvalue below N * eps32 * lambda_max is zero within their precision
+    singular = eig[0] <= eig[-1] * len(eig) * np.finfo(np.float32).eps
+    cond = np.inf if singular else eig[-1] / eig[0]
     return check_finite(cond, "ntk_cond", name)
 
 
