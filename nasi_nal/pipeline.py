@@ -54,7 +54,7 @@ class SearchConfig:
 
     space: str = "nb101"
     method: str = "nal+nasi"
-    candidates: int = 30  # proposals to score; the default run scores 30 proxy networks in about a minute on CPU
+    candidates: int = 16  # proposals to score; each compiles its proxy network (~5 s per cell on a 2-core CPU)
     top_k: int = 5  # winners reported (and trained with train=True)
     seed: int = 0
     cells: tuple[str, ...] = ()  # user-given cells (arch strings, JSON, NB101 hashes) ranked with the proposals
