@@ -30,8 +30,7 @@ import numpy as np
 
 from nasi_nal import report, scores
 from nasi_nal.errors import NasiNalError
-from nasi_nal.networks.build import build
-from nasi_nal.networks.common import count_params
+from nasi_nal.networks import build, count_params
 from nasi_nal.spaces import darts, nb101, nb201
 
 SCHEMA = "nasi_nal.search/1"

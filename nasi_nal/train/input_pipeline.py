@@ -353,7 +353,11 @@ def load_pool(source: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
     if path.is_dir():
         files, labels = _folder_files(path / "train", _class_names(path / "train"))
         rows = np.linspace(0, len(files) - 1, min(limit, len(files))).astype(int)
-        return np.stack([_decode(files[i]) for i in rows]), labels[rows]
+        images = [_decode(files[i]) for i in rows]
+        if len({im.shape for im in images}) > 1:
+            raise DataError(f"images under {path / 'train'} differ in size ({sorted({im.shape for im in images})}): "
+                            "scoring batches need images of one size, e.g. CIFAR-10's 32x32")
+        return np.stack(images), labels[rows]
     try:
         with np.load(path, allow_pickle=False) as f:
             if "x_train" not in f.files or "y_train" not in f.files:
