@@ -38,6 +38,7 @@ SPACES = ("nb101", "nb201", "darts")
 METHODS = ("nal+nasi", "nal", "nasi", "random")
 DATA_MODES = ("gaussian", "cifar10")
 SCORING_BATCH = 16  # default batch of the per-cell scores: small, as every candidate compiles its own network
+DEFAULT_TOP_K = 5
 POOL_SIZE = 512  # real images loaded to draw scoring batches from
 DEFAULT_RECIPES = {"nb101": "nb101", "nb201": "nb201", "darts": "darts_cifar"}  # trainer recipe per space
 
@@ -54,7 +55,7 @@ class SearchConfig:
     space: str = "nb101"
     method: str = "nal+nasi"
     candidates: int = 16  # proposals to score; each compiles its proxy network (~5 s per cell on a 2-core CPU)
-    top_k: int = 5  # winners reported (and trained with train=True)
+    top_k: int | None = None  # winners reported (and trained with train=True); None: min(5, candidates)
     seed: int = 0
     cells: tuple[str, ...] = ()  # user-given cells (arch strings, JSON, NB101 hashes) ranked with the proposals
     data: str = "gaussian"  # "gaussian" (no dataset), "cifar10" (tensorflow-datasets) or a path (npz / image folder)
@@ -249,7 +250,7 @@ def _validate(config: SearchConfig) -> None:
         raise NasiNalError(f"unknown method {config.method!r}: choose one of {', '.join(method_names())}")
     if config.candidates < 1:
         raise NasiNalError(f"--candidates must be >= 1, got {config.candidates}")
-    if not 1 <= config.top_k <= config.candidates:
+    if not 1 <= config.top_k <= config.candidates:  # top_k is set by now (search() fills the default)
         raise NasiNalError(f"--top-k {config.top_k} must lie between 1 and --candidates ({config.candidates})")
     if config.labels not in ("random", "real"):
         raise NasiNalError(f"unknown labels mode {config.labels!r}: choose 'random' or 'real'")
@@ -342,6 +343,8 @@ def search(config: SearchConfig | None = None, *, quiet: bool = True, **override
         >>> print(result.table())
     """
     config = dataclasses.replace(config or SearchConfig(), **overrides)
+    if config.top_k is None:
+        config = dataclasses.replace(config, top_k=min(DEFAULT_TOP_K, config.candidates))
     _validate(config)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}

@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--space", default=d.space, help=f"search space: {', '.join(SPACES)} (default {d.space})")
     p.add_argument("--method", default=d.method, help=f"one of {', '.join(method_names())} (default {d.method})")
     p.add_argument("--candidates", type=int, default=d.candidates, help="cells proposed and scored")
-    p.add_argument("--top-k", type=int, default=d.top_k, help="winners reported")
+    p.add_argument("--top-k", type=int, default=d.top_k, help="winners reported (default: 5, at most --candidates)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--cell", action="append", default=[], metavar="CELL",
                    help="also rank this cell (NB201 arch string, NB101 matrix+ops JSON or hash, DARTS genotype "

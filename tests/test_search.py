@@ -139,6 +139,11 @@ def test_nal_transfer_proposes_valid_cells(space):
         assert all(nb201.format(nb201.parse(c.key)) == c.key for c in result.candidates)
 
 
+def test_default_top_k_is_at_most_the_candidates():
+    assert len(nasi_nal.search(space="nb201", method="random", candidates=3).winners) == 3
+    assert len(nasi_nal.search(space="nb201", method="random", candidates=8).winners) == 5
+
+
 def test_callable_module_keeps_the_python_api():
     assert callable(nasi_nal.search)
     assert isinstance(nasi_nal.search(space="nb201", method="random", candidates=2, top_k=1),
