@@ -22,6 +22,7 @@ import json
 import os
 import pathlib
 import platform
+import sys
 import time
 from typing import Any, Callable, Sequence
 
@@ -243,6 +244,12 @@ def _image_pool(config: SearchConfig) -> tuple[np.ndarray, np.ndarray]:
 
 # ------------------------------------------------------------------------------------------------ search ----
 
+def _status(message: str, quiet: bool) -> None:
+    """One line on stderr for a stage that has no finer progress to show."""
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
 def _validate(config: SearchConfig) -> None:
     if config.space not in SPACES:
         raise NasiNalError(f"unknown space {config.space!r}: choose one of {', '.join(SPACES)}")
@@ -358,9 +365,11 @@ def search(config: SearchConfig | None = None, *, quiet: bool = True, **override
     t = time.perf_counter()
     details: dict[str, Any] = {}
     if config.method == "nasi" and config.space != "nb101":
+        _status("NASI supernet search: compiling once, then all steps in one call (minutes on a CPU)", quiet)
         cands, details = _supernet(config, k_propose, quiet)
         ranking, higher_better = "nasi_penalized", True
     else:
+        _status(f"proposing {config.candidates} {config.space} cells ({config.method})", quiet)
         cands, details = _propose(config, rng)
         timings["propose_s"] = time.perf_counter() - t
         t = time.perf_counter()
