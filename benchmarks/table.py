@@ -1,0 +1,676 @@
+"""The project's benchmark table, regenerated from scratch by one command.
+
+    # everything (the documented full settings; hours on a CPU, run it on an accelerator):
+    NASI_NAL_DATA=../shared/data python benchmarks/table.py --out benchmarks/results/table
+    # in pieces: one section, one space
+    python benchmarks/table.py --out benchmarks/results/table --section 2 --space nb201 \
+        --nb201-table ../shared/data/nb201_cifar10.csv
+    # CI / laptop: tiny samples, narrow proxy networks, two seeds (a few minutes on a CPU)
+    python benchmarks/table.py --quick --out /tmp/table
+
+Sections (each written to ``<out>/section<N>/...`` as its units finish; ``table.md`` and the CSVs are rebuilt from
+every section JSON present in ``<out>``, so pieces run separately compose):
+
+1. Zero-cost score quality: Spearman and Kendall correlation (95% percentile-bootstrap intervals) of every score of
+   ``nasi_nal.scores.SCORES`` with accuracy, on NAS-Bench-201 CIFAR-10 cells and on NAS-Bench-101 sample cells
+   (computed by ``benchmarks/correlation.py``, resumable per cell), plus the NAL graph-attention model's cell
+   log-likelihood on the NAS-Bench-101 cells it never saw; published values of the peers beside ours.
+2. Search: for each space and method (``random``, each baseline score, ``nasi``, ``nal``, ``nal+nasi``) and each
+   seed, one ``nasi_nal.search(...)`` run (one JSON per unit, reused on rerun); the table accuracy of the chosen
+   cell (mean +- std over seeds), the best in the candidate pool and in the table, and the search cost (wall
+   seconds, device); published anchors beside them.
+3. Training of winners: every ``summary.json`` the trainer wrote under ``--runs``.
+
+Inputs are never guessed: ``--nb201-table``, ``--nb101-table``, ``--images`` (else the files of the reference
+layout inside ``$NASI_NAL_DATA``: ``nb201_cifar10.csv``, ``nb101_cifar10_sample20001.npz``,
+``cifar10_exact_first1017.npz``) and ``--runs``; a section whose input is missing is written as
+"not run: no <input> given". Seeds fix every result; timings are measured, so they vary between runs.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import correlation  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+
+from nasi_nal import pipeline, report  # noqa: E402
+from nasi_nal.errors import NasiNalError  # noqa: E402
+from nasi_nal.scores import LOWER_IS_BETTER, SCORES  # noqa: E402
+
+SPACES = ("nb201", "nb101")  # spaces with a tabular benchmark; DARTS winners are judged by training (section 3)
+DATA_NAMES = {"nb201": "nb201_cifar10.csv", "nb101": "nb101_cifar10_sample20001.npz",
+              "images": "cifar10_exact_first1017.npz"}
+NAL_SCORE = "nal_log_prob"  # the GAT's log P(ops) + log P(edges | ops), NB101 cells only
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything that fixes the table's numbers. ``FULL`` is the documented setting, ``QUICK`` the CI one."""
+
+    cells: dict[str, int]  # section 1: cells drawn from each table
+    scores: tuple[str, ...]  # section 1: scores correlated (the NAL log-likelihood is added on NB101)
+    batch_size: int  # section 1 scoring batch
+    input_size: int  # section 1 side of Gaussian inputs
+    network_overrides: dict[str, dict[str, int]]  # section 1: fields on top of the proxy networks
+    seeds: int  # section 2: searches per (space, method)
+    methods: tuple[str, ...]  # section 2
+    candidates: int  # section 2: proposals per search (NASWOT's N = 100)
+    search_batch_size: int | None  # section 2 scoring batch; None: the pipeline's default
+    nasi_steps: int | None  # section 2: supernet steps of method "nasi" on nb201; None: NASI's 100
+    seed: int = 0  # section 1 sampling and initialisation seed
+
+
+ALL_METHODS = ("random", *sorted(s for s in SCORES if s not in ("nasi_trace",)), "nasi", "nal", "nal+nasi")
+FULL = Settings(cells={"nb201": 1000, "nb101": 1000}, scores=tuple(SCORES), batch_size=32, input_size=32,
+                network_overrides={}, seeds=10, methods=ALL_METHODS, candidates=100, search_batch_size=None,
+                nasi_steps=None)
+QUICK = Settings(cells={"nb201": 3, "nb101": 3}, scores=("params", "nwot", "nasi_trace"), batch_size=8,
+                 input_size=16,
+                 network_overrides={"nb201": {"channels": 4}, "nb101": {"stem_channels": 4, "num_stacks": 1}},
+                 seeds=2, methods=("random", "nal", "nal+nasi", "nwot"), candidates=2, search_batch_size=8,
+                 nasi_steps=2)
+
+# Published values beside ours. ``checked``: True when the figure was read in the cited text while writing this
+# table; False when it was transcribed from the paper's table without a second look (verify before quoting).
+# ``value`` None: the peer's figure is not transcribed here yet; the table says where to find it.
+PUBLISHED_CORRELATIONS: list[dict[str, Any]] = [
+    dict(score="synflow", space="nb201", statistic="spearman", value=0.74, checked=False,
+         source="Abdelfattah et al. 2021 (Zero-Cost Proxies for Lightweight NAS, ICLR), NAS-Bench-201 CIFAR-10 "
+                "table, all 15,625 cells"),
+    dict(score="jacob_cov", space="nb201", statistic="spearman", value=0.73, checked=False,
+         source="Abdelfattah et al. 2021, NAS-Bench-201 CIFAR-10 table, all 15,625 cells"),
+    dict(score="snip", space="nb201", statistic="spearman", value=0.58, checked=False,
+         source="Abdelfattah et al. 2021, NAS-Bench-201 CIFAR-10 table, all 15,625 cells"),
+    dict(score="grad_norm", space="nb201", statistic="spearman", value=0.58, checked=False,
+         source="Abdelfattah et al. 2021, NAS-Bench-201 CIFAR-10 table, all 15,625 cells"),
+    dict(score="synflow", space="nb101", statistic="spearman", value=0.37, checked=False,
+         source="Abdelfattah et al. 2021, NAS-Bench-101 table"),
+    dict(score="jacob_cov", space="nb101", statistic="spearman", value=0.38, checked=False,
+         source="Abdelfattah et al. 2021, NAS-Bench-101 table"),
+    dict(score="ntk_cond", space="nb201", statistic="kendall", value=-0.42, checked=True,
+         source="Chen et al. 2021 (TE-NAS, ICLR), Fig. 1: NTK condition number vs test accuracy on NAS-Bench-201 "
+                "CIFAR-100 (not CIFAR-10)"),
+    dict(score="nwot", space="nb201", statistic="spearman", value=None, checked=False,
+         source="Mellor et al. 2021 (NASWOT, ICML): correlation figure for NAS-Bench-201 CIFAR-10"),
+    dict(score="ZiCo (not implemented here)", space="nb201", statistic="spearman", value=None, checked=False,
+         source="Li et al. 2023 (ZiCo, ICLR): NATS-Bench-TSS (= NAS-Bench-201) CIFAR-10 correlation table"),
+]
+PUBLISHED_SEARCH: list[dict[str, Any]] = [
+    dict(method="NASWOT (N=10)", space="nb201", accuracy="92.42 +- 0.33", cost="1.73 s (GPU)", checked=True,
+         source="BayesWatch/nas-without-training README (Mellor et al. 2021), CIFAR-10 test"),
+    dict(method="NASWOT (N=100)", space="nb201", accuracy="91.76 +- 1.28", cost="17.4 s (GPU)", checked=True,
+         source="BayesWatch/nas-without-training README (Mellor et al. 2021), CIFAR-10 test"),
+    dict(method="TE-NAS", space="nb201", accuracy="93.9 +- 0.47", cost="1558 GPU-s", checked=True,
+         source="Chen et al. 2021 (TE-NAS, ICLR), Table 1, CIFAR-10 test"),
+    dict(method="REA", space="nb201", accuracy="93.92 +- 0.30", cost="12,000 s (simulated training budget)",
+         checked=False, source="Dong & Yang 2020 (NAS-Bench-201, ICLR), Table 5, CIFAR-10 test"),
+    dict(method="NASI-FIX", space="darts", accuracy="2.79% test error", cost="0.24 GPU-h", checked=True,
+         source="Shu et al. 2022 (NASI, ICLR), DARTS space CIFAR-10 (as quoted in benchmarks/nasi_nb201.py)"),
+    dict(method="NASI", space="nb201", accuracy=None, cost=None, checked=False,
+         source="Shu et al. 2022 (NASI, ICLR), NAS-Bench-201 table"),
+    dict(method="NAL", space="nb101", accuracy=None, cost=None, checked=False,
+         source="Liang & Sun, Automating Neural Architecture Design without Search, NAS-Bench-101 results"),
+]
+
+
+# ------------------------------------------------------------------------------------------------ inputs ----
+
+def resolve_input(given: str | None, kind: str) -> pathlib.Path | None:
+    """The path given for ``kind``, else its reference-layout file inside ``$NASI_NAL_DATA``, else None.
+
+    A path that was given but does not exist is an error (a typo must not turn into a skipped section).
+    """
+    if given:
+        path = pathlib.Path(given)
+        if not path.exists():
+            option = {"nb201": "--nb201-table", "nb101": "--nb101-table", "images": "--images"}[kind]
+            raise NasiNalError(f"{option} {given}: no such file; fix the path or leave the option out (the section "
+                               "is then marked 'not run')")
+        return path
+    folder = os.environ.get("NASI_NAL_DATA")
+    if folder and kind in DATA_NAMES and (pathlib.Path(folder) / DATA_NAMES[kind]).exists():
+        return pathlib.Path(folder) / DATA_NAMES[kind]
+    return None
+
+
+def data_caveat(kind: str, path: pathlib.Path) -> str:
+    """What a reader must know about an input file (which accuracy it holds, lossy pixels)."""
+    name = path.name.lower()
+    if kind == "images":
+        if "jpeg" in name or "jpg" in name or name.endswith((".tar.gz", ".tgz")) or path.is_dir():
+            return ("image files (if JPEG, LOSSY: the reference copy is quality 75, mean absolute pixel error about "
+                    "5.8/255; scores and accuracies on it are near-CIFAR-10, not CIFAR-10)")
+        return "npz of uint8 pixels (exact CIFAR-10 pixels when cut from the official batches)"
+    if kind == "nb201":
+        return "NAS-Bench-201 CIFAR-10 test accuracy, 200-epoch schedule (mean over seeds)"
+    if "sample" in name:
+        return ("NAS-Bench-101 sample: validation accuracy at 108 epochs from ONE of the three runs, no test accuracy; "
+                "cells outside the sample have no accuracy")
+    return "NAS-Bench-101 table (108-epoch accuracy, mean over the runs it holds)"
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+# --------------------------------------------------------------------------------------------- section 1 ----
+
+def section1(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: Settings,
+             out: pathlib.Path, progress: bool = False) -> dict[str, Any]:
+    """Correlations of every score (and, on NB101, the NAL log-likelihood) with the table's accuracy."""
+    inputs, targets = ("real", "real") if images is not None else ("gaussian", "random")
+    folder = out / "section1"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = dict(space=space, table=table.name, cells=settings.cells[space], scores=settings.scores,
+                  batch_size=settings.batch_size, inputs=inputs, input_size=settings.input_size,
+                  overrides=settings.network_overrides.get(space, {}), seed=settings.seed,
+                  images=images.name if images else None)
+    tag = f"corr_{space}_{_digest(config)}"
+    t0 = time.perf_counter()
+    summary = correlation.run(space, str(table), settings.cells[space], settings.seed, settings.scores,
+                              settings.batch_size, inputs, targets, str(images) if images else None,
+                              full=False, overrides=settings.network_overrides.get(space, {}),
+                              input_size=settings.input_size, out_dir=folder, tag=tag, progress=progress)
+    records = [json.loads(line) for line in (folder / f"{tag}.jsonl.partial").read_text().splitlines() if line]
+    by_row = {r["row"]: r for r in records}
+    rows = np.random.default_rng(settings.seed).choice(  # the rows correlation.run drew, in its order
+        _table_len(space, table), min(settings.cells[space], _table_len(space, table)), replace=False)
+    records = [by_row[int(r)] for r in rows]
+    correlations = summary["correlations"]
+    nal_note = "the GAT is trained on NAS-Bench-101 cells; it has no likelihood for NAS-Bench-201 cells"
+    if space == "nb101":
+        correlations[NAL_SCORE], nal_note = _nal_correlation(table, records, settings.seed)
+    result = {
+        "space": space, "config": config, "summary": {k: v for k, v in summary.items() if k != "correlations"},
+        "correlations": correlations, "nal_note": nal_note,
+        "records": [{"cell": r["cell"], "accuracy": r["accuracy"], "scores": r["scores"]} for r in records],
+        "wall_seconds": time.perf_counter() - t0,
+    }
+    result["pool_search"] = pool_search(result["records"], list(correlations), settings.candidates, settings.seeds)
+    report.write_json(folder / f"{space}.json", result)
+    return result
+
+
+def pool_search(records: list[dict], scores: Sequence[str], pool_size: int, seeds: int) -> dict[str, Any]:
+    """NASWOT-style search on the scored sample: per seed, a random pool of ``pool_size`` cells, pick the best score.
+
+    Reported beside section 2 because a NAS-Bench-101 *sample* holds few of the cells a search proposes; here every
+    pool cell has an accuracy. Pools are drawn with ``numpy.random.default_rng([seed, 7])``.
+    """
+    pool_size = min(pool_size, len(records))
+    acc = np.array([r["accuracy"] for r in records], np.float64)
+    acc = acc * 100.0 if np.nanmax(acc) <= 1.0 else acc
+    pools = [np.random.default_rng([seed, 7]).choice(len(records), pool_size, replace=False) for seed in range(seeds)]
+    out = {"pool_size": pool_size, "seeds": seeds, "random": float(np.mean([acc[p[0]] for p in pools])),
+           "pool_best": float(np.mean([acc[p].max() for p in pools])), "picks": {}}
+    for name in scores:
+        sign = 1.0 if name in LOWER_IS_BETTER else -1.0
+        picks = []
+        for pool in pools:
+            scored = [(sign * records[i]["scores"][name], k, i) for k, i in enumerate(pool)
+                      if records[i]["scores"].get(name) is not None]
+            if scored:
+                picks.append(acc[min(scored)[2]])
+        out["picks"][name] = {"mean": float(np.mean(picks)) if picks else None,
+                              "std": float(np.std(picks)) if picks else None, "pools": len(picks)}
+    return out
+
+
+def _table_len(space: str, table: pathlib.Path) -> int:
+    cells, _, _ = _cached_table(space, table)
+    return len(cells)
+
+
+_TABLES: dict[tuple[str, str], tuple] = {}
+
+
+def _cached_table(space: str, table: pathlib.Path) -> tuple:
+    key = (space, str(table))
+    if key not in _TABLES:
+        _TABLES[key] = correlation.load_table(space, table)
+    return _TABLES[key]
+
+
+def _nal_correlation(table: pathlib.Path, records: list[dict], seed: int) -> tuple[dict, str]:
+    """Correlation of the shipped GAT's log-likelihood with accuracy, over the sampled cells it never saw."""
+    from nasi_nal.nal import checkpoint, generate
+
+    model = checkpoint.load_pretrained()
+    cells, _, labels = _cached_table("nb101", table)
+    index = {h: i for i, h in enumerate(labels)}
+    unseen = [r for r in records if r["cell"] not in model.expert_hashes]
+    ll = generate.cell_log_likelihood(model, [cells[index[r["cell"]]] for r in unseen], include_ops=True)
+    for r, value in zip(unseen, ll):
+        r["scores"][NAL_SCORE] = float(value)
+    entry = correlation.summarize(unseen, [NAL_SCORE], seed)[NAL_SCORE]
+    note = (f"{len(records) - len(unseen)} of the {len(records)} sampled cells are the GAT's training or early-"
+            "stopping experts and are left out of its correlation")
+    return entry, note
+
+
+# --------------------------------------------------------------------------------------------- section 2 ----
+
+def section2(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: Settings,
+             out: pathlib.Path) -> dict[str, Any]:
+    """``settings.seeds`` searches per method; each unit's JSON is reused when its settings match."""
+    folder = out / "section2" / "units"
+    folder.mkdir(parents=True, exist_ok=True)
+    data, data_note = _search_data(images)
+    methods = {}
+    for method in settings.methods:
+        units = []
+        for seed in range(settings.seeds):
+            config = pipeline.SearchConfig(
+                space=space, method=method, candidates=1 if _one_shot(space, method) else settings.candidates,
+                top_k=1, seed=seed, table=str(table), data=data, labels="real" if data != "gaussian" else "random",
+                batch_size=settings.search_batch_size, nasi_steps=settings.nasi_steps)
+            units.append(_search_unit(config, folder / f"{space}__{method}__seed{seed}.json"))
+        methods[method] = _summarize_method(units)
+    table_acc = _table_accuracies(space, table)
+    result = {"space": space, "table": table.name, "data": data_note, "candidates": settings.candidates,
+              "seeds": settings.seeds, "table_best": float(np.nanmax(table_acc)),
+              "table_mean": float(np.nanmean(table_acc)), "methods": methods}
+    report.write_json(out / "section2" / f"{space}.json", result)
+    return result
+
+
+def _one_shot(space: str, method: str) -> bool:
+    """NASI's supernet search returns one cell (NB201); every other method ranks a pool."""
+    return method == "nasi" and space != "nb101"
+
+
+def _search_data(images: pathlib.Path | None) -> tuple[str, str]:
+    """The pipeline's ``data`` for the search's scoring batch, and a note of what it is."""
+    if images is None:
+        return "gaussian", "Gaussian inputs, random labels (NASI's data- and label-agnostic mode)"
+    if images.suffix == ".npz" or images.is_dir():
+        return str(images), f"{images.name}: real images and labels"
+    return "gaussian", (f"Gaussian inputs, random labels ({images.name} is an archive; the search reads an npz or an "
+                        "image folder: unpack it and pass the folder)")
+
+
+def _search_unit(config: pipeline.SearchConfig, path: pathlib.Path) -> dict[str, Any]:
+    """One search, from disk when a previous run wrote it with the same config."""
+    key = dataclasses.asdict(config)
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved.get("config") == json.loads(json.dumps(key)):
+            return saved
+    result = pipeline.search(config).to_json()
+    report.write_json(path, result)
+    return result
+
+
+def _summarize_method(units: list[dict[str, Any]]) -> dict[str, Any]:
+    picks = [u["winners"][0]["table_accuracy"] for u in units]
+    found = np.array([p for p in picks if p is not None], np.float64)
+    pool_best = []
+    for u in units:
+        accs = [c["table_accuracy"] for c in u["candidates"] if c["table_accuracy"] is not None]
+        pool_best.append(max(accs) if accs else None)
+    pb = np.array([p for p in pool_best if p is not None], np.float64)
+    walls = np.array([u["timings"]["total_s"] for u in units], np.float64)
+    return {
+        "seeds": len(units), "picks_in_table": int(found.size),
+        "accuracy_mean": float(found.mean()) if found.size else None,
+        "accuracy_std": float(found.std()) if found.size else None,
+        "pool_best_mean": float(pb.mean()) if pb.size else None,
+        "wall_seconds_mean": float(walls.mean()), "device": units[0]["environment"]["device"],
+        "platform": units[0]["environment"]["platform"],
+        "ranking_score": units[0]["ranking_score"],
+        "picks": [{"seed": u["config"]["seed"], "cell": u["winners"][0]["summary"], "accuracy": p}
+                  for u, p in zip(units, picks)],
+    }
+
+
+def _table_accuracies(space: str, table: pathlib.Path) -> np.ndarray:
+    _, acc, _ = _cached_table(space, table)
+    acc = np.asarray(acc, np.float64)
+    return acc * 100.0 if space == "nb101" and np.nanmax(acc) <= 1.0 else acc
+
+
+# --------------------------------------------------------------------------------------------- section 3 ----
+
+SECTION3_FIELDS = ("recipe", "space", "cell", "dataset", "epochs", "final_test_acc", "best_test_acc", "best_epoch",
+                   "param_count", "wall_seconds", "device", "platform", "workdir")
+
+
+def section3(runs: pathlib.Path, out: pathlib.Path) -> dict[str, Any]:
+    """Every trainer ``summary.json`` under ``runs``, sorted by path."""
+    found = sorted(runs.rglob("summary.json"))
+    rows = []
+    for path in found:
+        summary = json.loads(path.read_text())
+        missing = [f for f in ("recipe", "final_test_acc", "epochs") if f not in summary]
+        if missing:
+            raise NasiNalError(f"{path} lacks {missing}: it is not a nasi_nal.train summary; move it out of --runs")
+        rows.append({f: summary.get(f) for f in SECTION3_FIELDS} | {"summary": str(path.relative_to(runs))})
+    result = {"runs": str(runs), "trained": rows}
+    (out / "section3").mkdir(parents=True, exist_ok=True)
+    report.write_json(out / "section3" / "runs.json", result)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ output ----
+
+def environment(inputs: dict[str, pathlib.Path | None]) -> dict[str, Any]:
+    """Package versions, device and data sources with their caveats."""
+    import flax
+    import jax
+    import jaxlib
+    import optax
+    import scipy
+
+    import nasi_nal
+
+    env = {"nasi_nal": nasi_nal.__version__, "python": platform.python_version(), "jax": jax.__version__,
+           "jaxlib": jaxlib.__version__, "flax": flax.__version__, "optax": optax.__version__,
+           "numpy": np.__version__, "scipy": scipy.__version__, "platform": jax.default_backend(),
+           "devices": [f"{d.platform}: {d.device_kind}" for d in jax.devices()],
+           "host": f"{platform.machine()}, {os.cpu_count()} CPU cores"}
+    env["data"] = {k: ({"file": p.name, "caveat": data_caveat(k, p)} if p else None) for k, p in inputs.items()}
+    return env
+
+
+def _load(path: pathlib.Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> str:
+    """``table.md``, the CSVs and the plots, from the section JSONs present in ``out`` only."""
+    env = _load(out / "environment.json") or {}
+    lines = ["# nasi_nal benchmark table", "",
+             f"Settings: `{settings_name}`; regenerate with `python benchmarks/table.py --out {out}` "
+             "(see the script's docstring for inputs and pieces).", ""]
+    lines += ["## 1. Zero-cost score quality", ""]
+    s1_rows = []
+    for space in SPACES:
+        res = _load(out / "section1" / f"{space}.json")
+        if res is None:
+            why = not_run.get(f"s1_{space}", f"not yet run into this folder (--section 1 --space {space})")
+            lines += [f"### {space}: not run: {why}", ""]
+            continue
+        sm = res["summary"]
+        lines += [f"### {space}: {sm['cells']} cells of `{sm['table']}`", "",
+                  f"- accuracy: {sm['accuracy']}; data: {sm['data']}",
+                  f"- networks: proxy {json.dumps(sm['network'])}; device {sm['device']}; "
+                  f"{sm['seconds_per_cell']['mean']:.2f} s per cell (all scores)",
+                  f"- NAL log-likelihood: {res['nal_note']}", "",
+                  "| score | cells | Spearman [95% CI] | Kendall [95% CI] | published | source |",
+                  "| --- | ---: | --- | --- | --- | --- |"]
+        for name, e in res["correlations"].items():
+            pub = [p for p in PUBLISHED_CORRELATIONS if p["score"] == name and p["space"] == space]
+            pub_text = "; ".join(_pub_value(p) for p in pub) or "-"
+            src = "; ".join(p["source"] for p in pub) or "-"
+            label = f"{name} (lower is better)" if e.get("lower_is_better") else name
+            if e.get("spearman") is None:
+                lines.append(f"| {label} | {e['cells']} | - ({e.get('note', '')}) | - | {pub_text} | {src} |")
+            else:
+                sp, kt = e["spearman_ci95"], e["kendall_ci95"]
+                lines.append(f"| {label} | {e['cells']} | {e['spearman']:.3f} [{sp[0]:.3f}, {sp[1]:.3f}] | "
+                             f"{e['kendall']:.3f} [{kt[0]:.3f}, {kt[1]:.3f}] | {pub_text} | {src} |")
+            s1_rows.append([space, name, e["cells"], e.get("spearman"), *(e.get("spearman_ci95") or [None, None]),
+                            e.get("kendall"), *(e.get("kendall_ci95") or [None, None]), "ours", ""])
+        ps = res.get("pool_search")
+        if ps:
+            lines += ["", f"Pool search on these cells (NASWOT-style): {ps['seeds']} random pools of {ps['pool_size']} "
+                      f"cells, pick the best-scored; accuracy of the pick, mean +- std. Random pick "
+                      f"{ps['random']:.2f}, best in pool {ps['pool_best']:.2f}.", "",
+                      "| score | pick accuracy | pools |", "| --- | --- | ---: |"]
+            lines += [f"| {n} | {_fmt(v['mean'], 2)} +- {_fmt(v['std'], 2)} | {v['pools']} |"
+                      for n, v in ps["picks"].items()]
+        lines.append("")
+        _plot_scatter(out, res)
+    others = [p for p in PUBLISHED_CORRELATIONS if p["score"] not in SCORES]
+    lines += ["Peers without an implementation here: " + "; ".join(
+        f"{p['score']} on {p['space']}: {_pub_value(p)} ({p['source']})" for p in others), ""]
+    for p in PUBLISHED_CORRELATIONS:
+        s1_rows.append([p["space"], p["score"], None, p["value"] if p["statistic"] == "spearman" else None, None,
+                        None, p["value"] if p["statistic"] == "kendall" else None, None, None,
+                        "published" + ("" if p["checked"] else " (unchecked transcription)"), p["source"]])
+    _write_csv(out / "section1.csv", ["space", "score", "cells", "spearman", "spearman_lo", "spearman_hi", "kendall",
+                                      "kendall_lo", "kendall_hi", "origin", "source"], s1_rows)
+
+    lines += ["## 2. Search", ""]
+    s2_rows = []
+    for space in SPACES:
+        res = _load(out / "section2" / f"{space}.json")
+        if res is None:
+            why = not_run.get(f"s2_{space}", f"not yet run into this folder (--section 2 --space {space})")
+            lines += [f"### {space}: not run: {why}", ""]
+            continue
+        lines += [f"### {space}: {res['seeds']} seeds, {res['candidates']} candidates per search, table "
+                  f"`{res['table']}`", "",
+                  f"- scoring data: {res['data']}",
+                  f"- table: best {res['table_best']:.2f}, mean {res['table_mean']:.2f} (a random pick's expectation)",
+                  "", "| method | ranked by | accuracy of pick (mean +- std) | picks in table | best in pool "
+                  "(mean) | wall s / search | device |", "| --- | --- | --- | ---: | --- | ---: | --- |"]
+        for method, m in res["methods"].items():
+            acc = (f"{m['accuracy_mean']:.2f} +- {m['accuracy_std']:.2f}" if m["accuracy_mean"] is not None else "-")
+            lines.append(f"| {method} | {m['ranking_score'] or 'sampling order'} | {acc} | {m['picks_in_table']}/"
+                         f"{m['seeds']} | {_fmt(m['pool_best_mean'], 2)} | {m['wall_seconds_mean']:.1f} | "
+                         f"{m['platform']}: {m['device']} |")
+            s2_rows.append([space, method, m["seeds"], m["picks_in_table"], m["accuracy_mean"], m["accuracy_std"],
+                            m["pool_best_mean"], res["table_best"], m["wall_seconds_mean"], m["device"], "ours", ""])
+        if any(m["picks_in_table"] < m["seeds"] for m in res["methods"].values()):
+            lines += ["", "Picks outside the table have no accuracy and are left out of the mean: a NAS-Bench-101 "
+                      "sample holds few of the cells a search proposes. Pass the official NAS-Bench-101 tfrecord for "
+                      "complete numbers; section 1's pool search ranks cells that all have an accuracy."]
+        if space == "nb201":
+            lines += ["", "On NAS-Bench-201, `nal` and `nal+nasi` rank the NAL model's best transferred cells, which "
+                      "do not depend on the seed (decoding is deterministic); their spread over seeds comes from the "
+                      "scoring keys only."]
+        lines.append("")
+        _plot_picks(out, res)
+    lines += ["Published anchors (not computed here):", "", "| method | space | accuracy | cost | source |",
+              "| --- | --- | --- | --- | --- |"]
+    for p in PUBLISHED_SEARCH:
+        lines.append(f"| {p['method']} | {p['space']} | {_pub_value(p, 'accuracy')} | {p['cost'] or '-'} | "
+                     f"{p['source']} |")
+        s2_rows.append([p["space"], p["method"], None, None, p["accuracy"], None, None, None, p["cost"], None,
+                        "published" + ("" if p["checked"] else " (unchecked transcription)"), p["source"]])
+    lines.append("")
+    _write_csv(out / "section2.csv", ["space", "method", "seeds", "picks_in_table", "accuracy_mean", "accuracy_std",
+                                      "pool_best_mean", "table_best", "wall_seconds_mean", "device", "origin",
+                                      "source"], s2_rows)
+
+    lines += ["## 3. Training of winners", ""]
+    res = _load(out / "section3" / "runs.json")
+    if res is None:
+        lines += [f"Not run: {not_run.get('s3', 'not yet run into this folder (--section 3 --runs DIR)')}", ""]
+    elif not res["trained"]:
+        lines += [f"No `summary.json` under `{res['runs']}`.", ""]
+    else:
+        lines += [f"From `{res['runs']}`:", "", "| " + " | ".join(SECTION3_FIELDS) + " |",
+                  "| " + " | ".join("---" for _ in SECTION3_FIELDS) + " |"]
+        lines += ["| " + " | ".join(str(r[f]) if r[f] is not None else "-" for f in SECTION3_FIELDS) + " |"
+                  for r in res["trained"]]
+        lines.append("")
+    if res is not None:
+        _write_csv(out / "section3.csv", [*SECTION3_FIELDS, "summary"],
+                   [[r[f] for f in (*SECTION3_FIELDS, "summary")] for r in res["trained"]])
+
+    lines += ["## Environment", ""]
+    for k, v in env.items():
+        if k != "data":
+            lines.append(f"- {k}: {v}")
+    for k, v in env.get("data", {}).items():
+        lines.append(f"- data `{k}`: " + (f"`{v['file']}`: {v['caveat']}" if v else "not given"))
+    text = "\n".join(lines) + "\n"
+    with report.atomic_path(out / "table.md") as tmp:
+        tmp.write_text(text)
+    return text
+
+
+def _pub_value(p: dict, field: str = "value") -> str:
+    value = p[field]
+    if value is None:
+        return "not transcribed yet (see source)"
+    stat = f"{p['statistic']} " if "statistic" in p else ""
+    return f"{stat}{value}" + ("" if p["checked"] else " (unchecked)")
+
+
+def _write_csv(path: pathlib.Path, header: Sequence[str], rows: list[list]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    with report.atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue())
+
+
+def _save(fig: Any, path: pathlib.Path) -> None:
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with report.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _plot_scatter(out: pathlib.Path, res: dict) -> None:
+    """One scatter of score vs accuracy per score (log-scaled where a score spans decades)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(res["correlations"])
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        pts = [(r["scores"].get(name), r["accuracy"]) for r in res["records"]]
+        pts = [(s, a) for s, a in pts if s is not None and np.isfinite(s)]
+        if pts:
+            s, a = np.array(pts).T
+            if np.all(s > 0) and s.max() / max(s.min(), 1e-300) > 1e3:
+                ax.set_xscale("log")
+            ax.scatter(s, a, s=6, alpha=0.6)
+        rho = res["correlations"][name].get("spearman")
+        ax.set_title(f"{name}  rho={_fmt(rho, 2)}", fontsize=8)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_axis_off()
+    fig.suptitle(f"{res['space']}: score vs accuracy ({len(res['records'])} cells)", fontsize=9)
+    _save(fig, out / "plots" / f"section1_{res['space']}_scatter.png")
+
+
+def _plot_picks(out: pathlib.Path, res: dict) -> None:
+    """Accuracy of each seed's pick per method, with the table's best and mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = list(res["methods"])
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(methods) + 2), 3.2))
+    for i, m in enumerate(methods):
+        acc = [p["accuracy"] for p in res["methods"][m]["picks"] if p["accuracy"] is not None]
+        ax.scatter(np.full(len(acc), i), acc, s=12, alpha=0.7)
+    ax.axhline(res["table_best"], color="0.3", ls="--", lw=0.8, label="table best")
+    ax.axhline(res["table_mean"], color="0.6", ls=":", lw=0.8, label="table mean (random pick)")
+    ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("table accuracy of pick (%)")
+    ax.legend(fontsize=6)
+    ax.set_title(f"{res['space']}: picks over {res['seeds']} seeds", fontsize=9)
+    _save(fig, out / "plots" / f"section2_{res['space']}_picks.png")
+
+
+# -------------------------------------------------------------------------------------------------- main ----
+
+def main(argv: Sequence[str] | None = None) -> str:
+    """Command line: runs the requested sections and rebuilds ``table.md``; returns its text."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--out", required=True, type=pathlib.Path, help="output folder (created)")
+    p.add_argument("--nb201-table", help="NAS-Bench-201 CIFAR-10 CSV")
+    p.add_argument("--nb101-table", help="NAS-Bench-101 table (tfrecord, nasi_nal npz cache or the sample npz)")
+    p.add_argument("--images", help="CIFAR-10 images for real-data scoring (npz x_train/y_train, or image tarball)")
+    p.add_argument("--runs", type=pathlib.Path, help="folder of trainer workdirs (section 3)")
+    p.add_argument("--section", type=int, choices=(1, 2, 3), action="append",
+                   help="run only this section (repeatable); default all")
+    p.add_argument("--space", choices=SPACES, action="append", help="run only this space (repeatable)")
+    p.add_argument("--quick", action="store_true", help="tiny samples and networks, 2 seeds (CI)")
+    p.add_argument("--methods", help="comma-separated section 2 methods (default: the settings')")
+    p.add_argument("--scores", help="comma-separated section 1 scores (default: the settings')")
+    p.add_argument("--cells", type=int, help="section 1 cells per space (default: the settings')")
+    p.add_argument("--seeds", type=int, help="section 2 seeds (default: the settings')")
+    p.add_argument("--candidates", type=int, help="section 2 candidates per search (default: the settings')")
+    p.add_argument("--progress", action="store_true", help="progress bars")
+    args = p.parse_args(argv)
+
+    settings, name = (QUICK, "quick") if args.quick else (FULL, "full")
+    if args.methods:
+        bad = [m for m in args.methods.split(",") if m not in pipeline.method_names()]
+        if bad:
+            raise NasiNalError(f"--methods {bad}: choose from {', '.join(pipeline.method_names())}")
+        settings = dataclasses.replace(settings, methods=tuple(args.methods.split(",")))
+    if args.scores:
+        bad = [s for s in args.scores.split(",") if s not in SCORES]
+        if bad:
+            raise NasiNalError(f"--scores {bad}: choose from {', '.join(sorted(SCORES))}")
+        settings = dataclasses.replace(settings, scores=tuple(args.scores.split(",")))
+    for field in ("cells", "seeds", "candidates"):
+        value = getattr(args, field)
+        if value is not None and value < 1:
+            raise NasiNalError(f"--{field} must be >= 1, got {value}")
+    if args.cells:
+        settings = dataclasses.replace(settings, cells={s: args.cells for s in SPACES})
+    if args.seeds:
+        settings = dataclasses.replace(settings, seeds=args.seeds)
+    if args.candidates:
+        settings = dataclasses.replace(settings, candidates=args.candidates)
+    if any(getattr(args, f) for f in ("methods", "scores", "cells", "seeds", "candidates")):
+        name += " with overrides (see settings.json)"
+    inputs = {"nb201": resolve_input(args.nb201_table, "nb201"), "nb101": resolve_input(args.nb101_table, "nb101"),
+              "images": resolve_input(args.images, "images")}
+    if args.runs is not None and not args.runs.is_dir():
+        raise NasiNalError(f"--runs {args.runs}: not a folder; pass the folder holding the trainer workdirs")
+    sections = args.section or [1, 2, 3]
+    spaces = args.space or list(SPACES)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    report.write_json(out / "environment.json", environment(inputs))
+    report.write_json(out / "settings.json", {"name": name, **dataclasses.asdict(settings)})
+    not_run: dict[str, str] = {}
+    option = {"nb201": "--nb201-table", "nb101": "--nb101-table"}
+    for space in spaces:
+        table = inputs[space]
+        if table is None:
+            for s in (1, 2):
+                not_run[f"s{s}_{space}"] = f"no {option[space]} given (nor NASI_NAL_DATA holding {DATA_NAMES[space]})"
+            continue
+        if 1 in sections:
+            section1(space, table, inputs["images"], settings, out, progress=args.progress)
+        if 2 in sections:
+            section2(space, table, inputs["images"], settings, out)
+    if 3 in sections:
+        if args.runs is None:
+            not_run["s3"] = "no --runs given"
+        else:
+            section3(args.runs, out)
+    return render(out, name, not_run)
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    print(main())
+    print(f"total {time.perf_counter() - start:.0f} s")

@@ -1,0 +1,182 @@
+"""benchmarks/table.py: structure and sanity of the regenerated table (not its final numbers)."""
+import csv
+import importlib.util
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+from nasi_nal.errors import NasiNalError
+from nasi_nal.scores import SCORES
+
+_PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "table.py"
+_spec = importlib.util.spec_from_file_location("benchmark_table", _PATH)
+table = importlib.util.module_from_spec(_spec)
+sys.modules["benchmark_table"] = table  # dataclasses look their module up while the file executes
+_spec.loader.exec_module(table)
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _csv(path: pathlib.Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_full_settings_are_the_documented_ones():
+    assert table.FULL.cells == {"nb201": 1000, "nb101": 1000}
+    assert table.FULL.seeds >= 10
+    assert set(table.FULL.scores) == set(SCORES)
+    for method in ("random", "nasi", "nal", "nal+nasi", "synflow", "nwot", "jacob_cov"):
+        assert method in table.FULL.methods
+
+
+def test_published_values_name_their_source():
+    for entry in table.PUBLISHED_CORRELATIONS + table.PUBLISHED_SEARCH:
+        assert entry["source"] and isinstance(entry["checked"], bool)
+        assert entry["space"] in ("nb201", "nb101", "darts")
+    for entry in table.PUBLISHED_CORRELATIONS:
+        assert entry["statistic"] in ("spearman", "kendall")
+        assert entry["value"] is None or -1.0 <= entry["value"] <= 1.0
+        assert entry["score"] in SCORES or "not implemented" in entry["score"]
+    # an entry without a value is shown as such, never as a number
+    assert "not transcribed" in table._pub_value({"value": None, "checked": False})
+
+
+def test_pool_search_picks_the_best_scored_cell():
+    acc = np.linspace(0.80, 0.95, 20)  # fractions, as the NB101 sample stores them
+    records = [{"accuracy": float(a), "scores": {"oracle": float(a), "ntk_cond": float(-a), "anti": float(-a)}}
+               for a in acc]
+    records[0]["scores"].pop("anti")  # a cell a score failed on is skipped, not ranked
+    res = table.pool_search(records, ["oracle", "ntk_cond", "anti"], pool_size=5, seeds=4)
+    assert res["pool_size"] == 5 and res["seeds"] == 4
+    assert res["picks"]["oracle"]["mean"] == pytest.approx(res["pool_best"])  # percent, like the pool best
+    assert res["picks"]["ntk_cond"]["mean"] == pytest.approx(res["pool_best"])  # lower is better for ntk_cond
+    assert res["picks"]["anti"]["mean"] < res["random"] <= res["pool_best"] <= 95.0
+    assert res == table.pool_search(records, ["oracle", "ntk_cond", "anti"], pool_size=5, seeds=4)
+
+
+def test_missing_inputs_are_marked_not_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("NASI_NAL_DATA", raising=False)
+    text = table.main(["--out", str(tmp_path / "out")])
+    assert "### nb201: not run: no --nb201-table given" in text
+    assert "### nb101: not run: no --nb101-table given" in text
+    assert "Not run: no --runs given" in text
+    assert "## Environment" in text and "data `images`: not given" in text
+    env = json.loads((tmp_path / "out" / "environment.json").read_text())
+    assert env["data"] == {"nb201": None, "nb101": None, "images": None}
+    assert (tmp_path / "out" / "table.md").read_text() == text
+
+
+def test_bad_inputs_fail_with_a_clear_error(tmp_path):
+    with pytest.raises(NasiNalError, match="no such file"):
+        table.main(["--out", str(tmp_path), "--nb201-table", str(tmp_path / "missing.csv")])
+    with pytest.raises(NasiNalError, match="not a folder"):
+        table.main(["--out", str(tmp_path), "--runs", str(tmp_path / "nowhere")])
+    with pytest.raises(NasiNalError, match="choose from"):
+        table.main(["--out", str(tmp_path), "--methods", "random,bogus"])
+
+
+def test_section3_reads_trainer_summaries(tmp_path):
+    runs = tmp_path / "runs"
+    for rank, acc in ((1, 0.91), (2, 0.88)):
+        (runs / f"rank{rank}").mkdir(parents=True)
+        (runs / f"rank{rank}" / "summary.json").write_text(json.dumps({
+            "recipe": "nb201", "space": "nb201", "cell": f"cell{rank}", "dataset": "cifar10", "epochs": 200,
+            "final_test_acc": acc, "best_test_acc": acc, "best_epoch": 200, "param_count": 1000 * rank,
+            "wall_seconds": 12.5, "device": "cpu", "platform": "cpu", "workdir": "x"}))
+    out = tmp_path / "out"
+    text = table.main(["--out", str(out), "--section", "3", "--runs", str(runs)])
+    rows = _csv(out / "section3.csv")
+    assert [r["cell"] for r in rows] == ["cell1", "cell2"]
+    assert [float(r["final_test_acc"]) for r in rows] == [0.91, 0.88]
+    assert "| nb201 | nb201 | cell1 | cifar10 | 200 | 0.91 |" in text
+    (runs / "rank3").mkdir()
+    (runs / "rank3" / "summary.json").write_text(json.dumps({"something": "else"}))
+    with pytest.raises(NasiNalError, match="not a nasi_nal.train summary"):
+        table.main(["--out", str(out), "--section", "3", "--runs", str(runs)])
+
+
+def test_nal_correlation_leaves_out_the_experts(reference_file):
+    path = reference_file("nb101_cifar10_sample20001.npz")
+    cells, acc, hashes = table._cached_table("nb101", path)
+    from nasi_nal.nal import load_pretrained
+
+    experts = load_pretrained().expert_hashes
+    rows = [i for i, h in enumerate(hashes) if h in experts][:5] + list(range(60))
+    records = [{"row": i, "cell": hashes[i], "accuracy": float(acc[i]), "scores": {}} for i in rows]
+    entry, note = table._nal_correlation(path, records, seed=0)
+    unseen = sum(hashes[i] not in experts for i in rows)
+    assert entry["cells"] == unseen < len(rows)
+    assert -1.0 <= entry["spearman"] <= 1.0 and entry["spearman_ci95"][0] <= entry["spearman_ci95"][1]
+    assert f"{len(rows) - unseen} of the {len(rows)}" in note
+
+
+def test_quick_nb201_structure_and_resume(tmp_path, reference_file):
+    csv_path = reference_file("nb201_cifar10.csv")
+    out = tmp_path / "out"
+    argv = ["--quick", "--out", str(out), "--nb201-table", str(csv_path), "--space", "nb201", "--scores", "params",
+            "--methods", "random,nal", "--section", "1", "--section", "2"]
+    text = table.main(argv)
+
+    s1 = json.loads((out / "section1" / "nb201.json").read_text())
+    assert len(s1["records"]) == table.QUICK.cells["nb201"]
+    assert all(0 < r["accuracy"] <= 100 for r in s1["records"])
+    params = s1["correlations"]["params"]
+    assert params["cells"] == 3 and -1.0 <= params["spearman"] <= 1.0
+    assert s1["pool_search"]["pool_size"] == min(table.QUICK.candidates, 3)
+    assert s1["pool_search"]["picks"]["params"]["pools"] == table.QUICK.seeds
+    rows = _csv(out / "section1.csv")
+    ours = [r for r in rows if r["origin"] == "ours"]
+    assert [(r["space"], r["score"]) for r in ours] == [("nb201", "params")]
+    assert any(r["origin"].startswith("published") and r["score"] == "synflow" for r in rows)
+
+    s2 = json.loads((out / "section2" / "nb201.json").read_text())
+    assert list(s2["methods"]) == ["random", "nal"]
+    assert s2["table_best"] == pytest.approx(94.37, abs=0.01)
+    for m in s2["methods"].values():
+        assert m["seeds"] == table.QUICK.seeds == m["picks_in_table"]
+        accs = [p["accuracy"] for p in m["picks"]]
+        assert np.mean(accs) == pytest.approx(m["accuracy_mean"])
+        assert all(0 < a <= s2["table_best"] for a in accs)
+        assert m["pool_best_mean"] <= s2["table_best"] and m["wall_seconds_mean"] > 0
+    units = sorted((out / "section2" / "units").glob("*.json"))
+    assert len(units) == 2 * table.QUICK.seeds
+    for unit in units:  # the pick is one of the pool, so never better than the pool's best
+        result = json.loads(unit.read_text())
+        pool = [c["table_accuracy"] for c in result["candidates"]]
+        assert result["winners"][0]["table_accuracy"] <= max(pool)
+    assert "| random | sampling order |" in text and "| TE-NAS | nb201 | 93.9 +- 0.47 |" in text
+    for png in ("section1_nb201_scatter.png", "section2_nb201_picks.png"):
+        assert (out / "plots" / png).read_bytes()[:8] == PNG
+    assert "### nb101: not run" in text
+
+    # Resumable: a rerun reuses every unit (files untouched) and gives the same numbers.
+    stamps = {p: p.stat().st_mtime_ns for p in units + list((out / "section1").glob("*.partial"))}
+    table.main(argv)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert json.loads((out / "section2" / "nb201.json").read_text())["methods"]["random"]["picks"] == \
+        s2["methods"]["random"]["picks"]
+    assert json.loads((out / "section1" / "nb201.json").read_text())["correlations"] == s1["correlations"]
+
+
+@pytest.mark.slow
+def test_quick_mode_every_section(tmp_path, reference_file):
+    """The CI command itself: ``--quick`` over both spaces (several minutes on a 2-core CPU)."""
+    runs = tmp_path / "runs" / "rank1"
+    runs.mkdir(parents=True)
+    (runs / "summary.json").write_text(json.dumps({"recipe": "nb201", "epochs": 1, "final_test_acc": 0.1}))
+    out = tmp_path / "out"
+    text = table.main(["--quick", "--out", str(out), "--nb201-table", str(reference_file("nb201_cifar10.csv")),
+                       "--nb101-table", str(reference_file("nb101_cifar10_sample20001.npz")),
+                       "--images", str(reference_file("cifar10_exact_first1017.npz")), "--runs",
+                       str(tmp_path / "runs")])
+    assert "not run" not in text
+    s1 = json.loads((out / "section1" / "nb101.json").read_text())
+    assert set(s1["correlations"]) == {*table.QUICK.scores, table.NAL_SCORE}
+    for space in ("nb201", "nb101"):
+        s2 = json.loads((out / "section2" / f"{space}.json").read_text())
+        assert list(s2["methods"]) == list(table.QUICK.methods)
+    assert len(_csv(out / "section3.csv")) == 1
