@@ -273,6 +273,9 @@ def _validate(config: SearchConfig) -> None:
     _user_cells(config)
     if config.train:
         _train_config(config)
+    if config.cells and config.method == "nal" and config.space != "nb101":
+        raise NasiNalError(f"--method nal ranks --cell cells by the GAT's NAS-Bench-101 likelihood, which the one-way "
+                           f"transfer to {config.space} does not define: use --method nal+nasi or a score name")
     if config.space == "darts" and config.table is not None:
         raise NasiNalError("--table is not available for the DARTS space: DARTS has no tabular benchmark")
 
@@ -403,6 +406,13 @@ def _rank_scores(config: SearchConfig, cands: list[Candidate], key: jax.Array, q
     if config.method == "random":
         return None, True
     if config.method == "nal":
+        user = [c for c in cands if c.proposal_log_prob is None]  # --cell cells: score them under the same model
+        if user:
+            from nasi_nal import nal
+
+            logp = nal.cell_log_likelihood(nal.load_pretrained(), [c.cell for c in user], include_ops=True)
+            for c, lp in zip(user, logp):
+                c.proposal_log_prob = float(lp)
         for c in cands:
             c.scores["nal_log_prob"] = c.proposal_log_prob
         return "nal_log_prob", True

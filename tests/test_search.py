@@ -144,6 +144,16 @@ def test_default_top_k_is_at_most_the_candidates():
     assert len(nasi_nal.search(space="nb201", method="random", candidates=8).winners) == 5
 
 
+def test_nal_ranks_user_cells_by_the_same_likelihood():
+    cell = '{"matrix": [[0, 1, 1], [0, 0, 1], [0, 0, 0]], "ops": ["input", "conv3x3-bn-relu", "output"]}'
+    result = nasi_nal.search(space="nb101", method="nal", candidates=3, cells=(cell,))
+    from nasi_nal import nal
+
+    user = [c for c in result.candidates if c.summary.split()[1] == "3v/3e"]
+    assert len(user) == 1 and user[0].scores["nal_log_prob"] == pytest.approx(
+        float(nal.cell_log_likelihood(nal.load_pretrained(), [user[0].cell], include_ops=True)[0]))
+
+
 def test_callable_module_keeps_the_python_api():
     assert callable(nasi_nal.search)
     assert isinstance(nasi_nal.search(space="nb201", method="random", candidates=2, top_k=1),
