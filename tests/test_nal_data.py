@@ -8,19 +8,9 @@ import pytest
 from nasi_nal.errors import InvalidCellError
 from nasi_nal.nal import data
 from nasi_nal.spaces import nb101
+from nal_helpers import random_cellset
 
 OPS4 = ("input", "conv3x3-bn-relu", "maxpool3x3", "output")
-
-
-def _cellset(n=40, seed=0):
-    rng = np.random.default_rng(seed)
-    cells, seen = [], set()
-    while len(cells) < n:
-        c = nb101.sample(rng)
-        if c.hash not in seen:
-            seen.add(c.hash)
-            cells.append(c)
-    return data.cellset_from_cells(cells, accuracy=rng.uniform(0.8, 0.95, n))
 
 
 def test_candidate_graph_shape_and_kinds():
@@ -71,7 +61,7 @@ def test_bad_vertex_count_is_rejected():
 
 
 def test_partition_is_order_free_and_seeded():
-    cells = _cellset()
+    cells = random_cellset(40)
     mask = data.training_partition(cells.hashes, 0.5, 0)
     rev = data.training_partition(cells.hashes[::-1], 0.5, 0)
     np.testing.assert_array_equal(mask, rev[::-1])
@@ -83,7 +73,7 @@ def test_partition_is_order_free_and_seeded():
 
 
 def test_select_experts_count_fraction_and_ties():
-    cells = _cellset()
+    cells = random_cellset(40)
     top = data.select_experts(cells, 5)
     assert len(top) == 5 and np.all(np.diff(top.accuracy) <= 0)
     assert top.accuracy[-1] >= np.sort(cells.accuracy)[-5]
@@ -95,13 +85,13 @@ def test_select_experts_count_fraction_and_ties():
 
 
 def test_cellset_round_trip_to_cells():
-    cells = _cellset(10)
+    cells = random_cellset(10)
     for i in range(10):
         assert cells.cell(i).hash == cells.hashes[i]
 
 
 def test_op_stats_is_a_distribution_and_round_trips():
-    stats = data.OpStats.from_cells(_cellset())
+    stats = data.OpStats.from_cells(random_cellset(40))
     assert data.OpStats.from_json(stats.to_json()) == stats
     total = sum(np.exp(stats.log_prob(ops)) for v in range(2, 8) for ops in data.enumerate_op_assignments(v))
     assert total == pytest.approx(1.0)
