@@ -8,9 +8,11 @@
 
 Cells are drawn without replacement with ``numpy.random.default_rng(seed)`` from the table's rows; each cell's
 network (``nasi_nal.networks.build``, proxy size unless ``--full``) is initialized with
-``jax.random.fold_in(PRNGKey(seed), table row)`` and scored on one fixed batch with every score. Each cell's
-result is appended to ``benchmarks/results/<run>.jsonl.partial`` as soon as it is computed, and a rerun with the
-same settings reuses those lines (resumable). The summary -- Spearman and Kendall correlation with accuracy,
+``jax.random.fold_in(PRNGKey(seed), table row)`` and scored on one fixed batch with every score, all scores from
+one compiled program (``nasi_nal.scores.joint.score_cell``). ``--workers N`` scores cells in N processes side by
+side (compilation dominates and is single-threaded). Each cell's result is appended to
+``benchmarks/results/<run>.jsonl.partial`` (``.partial.<pid>`` per worker) as soon as it is computed, and a rerun
+with the same settings reuses those lines (resumable). The summary -- Spearman and Kendall correlation with accuracy,
 bootstrap 95% intervals, number of cells, network size, device and wall time per cell -- goes to
 ``benchmarks/results/<run>.json`` and ``.md``. A score that fails on a cell (``NonFiniteScoreError``) is recorded
 with its message and left out of that score's correlation; the summary reports how many cells failed.
@@ -22,9 +24,11 @@ error about 5.8/255): scores computed on it are on near-CIFAR-10 images, and the
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import pathlib
 import platform
@@ -133,6 +137,60 @@ def summarize(records: list[dict], scores: Sequence[str], seed: int) -> dict[str
     return out
 
 
+_PER_ROW = ("cells", "rows", "labels", "accuracy")
+
+
+def _read_partials(out_dir: pathlib.Path, run_name: str) -> dict[int, dict]:
+    """Every cell already scored by this run: the lines of ``<run>.jsonl.partial`` and of its workers' files."""
+    done: dict[int, dict] = {}
+    for part in sorted(out_dir.glob(f"{run_name}.jsonl.partial*")):
+        lines = [line for line in part.read_text().splitlines() if line.strip()]
+        for i, line in enumerate(lines):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if i == len(lines) - 1:  # a run killed mid-write: that cell is simply scored again
+                    continue
+                raise SystemExit(f"{part} line {i + 1} is not JSON: delete the file to score its cells again")
+            done[record["row"]] = record
+    return done
+
+
+def _score_rows(job: dict[str, Any], partial: pathlib.Path, on_record=None, per_process: bool = False) -> int:
+    """Scores ``job``'s cells one by one, appending one JSON line per cell to ``partial``; returns the count.
+
+    Each cell's network is initialized eagerly with ``fold_in(PRNGKey(seed), row)`` (op by op: the random
+    initializers compile once per shape and are reused across cells, whereas a jitted ``init`` recompiles them
+    for every cell) and scored by ``nasi_nal.scores.joint.score_cell``: one compiled program for all scores.
+    Runs in the main process or in a worker process (``workers > 1``, ``per_process``: the lines go to
+    ``<partial>.<pid>`` so that no two processes append to one file).
+    """
+    from nasi_nal.scores import Batch
+    from nasi_nal.scores.joint import score_cell
+
+    batch = Batch(*(jax.numpy.asarray(a) for a in job["batch"]))
+    k_init = jax.random.split(jax.random.PRNGKey(job["seed"]))[1]
+    size = job["input_size"]
+    if per_process:
+        partial = partial.with_name(f"{partial.name}.{os.getpid()}")
+    with open(partial, "a") as log:
+        for cell, row, label, acc in zip(job["cells"], job["rows"], job["labels"], job["accuracy"]):
+            t0 = time.time()
+            model = build(job["space"], cell, proxy=not job["full"], **job["overrides"])
+            key = jax.random.fold_in(k_init, row)
+            variables = model.init(key, batch.inputs[:1], train=False)
+            _, result = score_cell(model, variables, batch, job["scores"], key=jax.random.PRNGKey(job["seed"]),
+                                   name=label)
+            record = {"row": row, "cell": label, "accuracy": acc,
+                      "scores": {n: result.values.get(n) for n in job["scores"]}, "errors": result.errors,
+                      "params": count_params(model, (1, size, size, 3)), "seconds": time.time() - t0}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            if on_record is not None:
+                on_record(record)
+    return len(job["rows"])
+
+
 def run(
     space: str = "nb201",
     table: str | None = None,
@@ -150,10 +208,13 @@ def run(
     out_dir: pathlib.Path = RESULTS,
     tag: str | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Scores ``cells`` cells of ``space`` with ``scores`` and writes the summary; returns it (see module doc)."""
     for name in scores:
         get_score(name)  # unknown names fail before any work
+    if workers > 1:  # several processes share one accelerator: none may grab most of its memory up front
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     overrides = dict(overrides or {})
     config = dict(space=space, cells=cells, seed=seed, scores=list(scores), batch_size=batch_size, inputs=inputs,
                   targets=targets, images=pathlib.Path(images).name if images else None, image_pool=image_pool,
@@ -169,8 +230,7 @@ def run(
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(all_cells), min(cells, len(all_cells)), replace=False)
 
-    key = jax.random.PRNGKey(seed)
-    k_batch, k_init = jax.random.split(key)
+    k_batch = jax.random.split(jax.random.PRNGKey(seed))[0]
     data_note = "i.i.d. N(0, 1) inputs (no dataset)"
     pool_x = pool_y = None
     if inputs == "real" or targets == "real":
@@ -179,33 +239,23 @@ def run(
     batch = make_batch(k_batch, batch_size, images=pool_x, labels=pool_y, inputs=inputs, targets=targets,
                        input_shape=(input_size, input_size, 3), num_classes=10)
 
-    done: dict[int, dict] = {}
-    if partial.exists():
-        for line in partial.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                done[record["row"]] = record
+    done = _read_partials(out_dir, run_name)
     todo = [int(r) for r in rows if int(r) not in done]
     start = time.time()
-    with open(partial, "a") as log:
-        for row in tqdm(todo, desc=f"{space} cells", disable=not progress, initial=len(rows) - len(todo),
-                        total=len(rows)):
-            t0 = time.time()
-            model = build(space, all_cells[row], proxy=not full, **overrides)
-            variables = jax.jit(lambda k, x: model.init(k, x, train=False))(jax.random.fold_in(k_init, row),
-                                                                            batch.inputs[:1])
-            record = {"row": row, "cell": labels[row], "accuracy": float(accuracy[row]), "scores": {},
-                      "errors": {}, "params": count_params(model, (1, input_size, input_size, 3))}
-            for name in scores:
-                try:
-                    record["scores"][name] = get_score(name)(model, variables, batch, key, name=labels[row])
-                except NasiNalError as err:
-                    record["scores"][name] = None
-                    record["errors"][name] = str(err)
-            record["seconds"] = time.time() - t0
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            done[row] = record
+    job = dict(space=space, cells=[all_cells[r] for r in todo], rows=todo, labels=[labels[r] for r in todo],
+               accuracy=[float(accuracy[r]) for r in todo], full=full, overrides=overrides, scores=list(scores),
+               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed, input_size=input_size)
+    bar = tqdm(desc=f"{space} cells", disable=not progress, initial=len(rows) - len(todo), total=len(rows))
+    if workers <= 1:
+        _score_rows(job, partial, on_record=lambda _: bar.update())
+    else:  # chunks of 4 cells; each worker process appends to its own <run>.jsonl.partial.<pid>
+        pieces = [{k: (v[i:i + 4] if k in _PER_ROW else v) for k, v in job.items()} for i in range(0, len(todo), 4)]
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_score_rows, piece, partial, per_process=True) for piece in pieces]
+            for future in concurrent.futures.as_completed(futures):
+                bar.update(future.result())
+    bar.close()
+    done.update(_read_partials(out_dir, run_name))
     records = [done[int(r)] for r in rows]
     seconds = np.array([r["seconds"] for r in records])
     params = np.array([r["params"] for r in records])
@@ -224,6 +274,7 @@ def run(
         "jax": jax.__version__,
         "seconds_per_cell": {"mean": float(seconds.mean()), "median": float(np.median(seconds))},
         "wall_seconds_this_run": time.time() - start,
+        "workers": workers,
         "cells_reused": len(rows) - len(todo),
         "correlations": summarize(records, scores, seed),
     }
@@ -280,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--input-size", type=int, default=32, help="side of Gaussian inputs")
     p.add_argument("--out", type=pathlib.Path, default=RESULTS)
     p.add_argument("--tag", help="run name (default: from the settings)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes scoring cells side by side (compilation is single-threaded per process)")
     args = p.parse_args(argv)
     overrides = {}
     for item in args.override:
@@ -289,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         overrides[field] = int(value)
     summary = run(args.space, args.table, args.cells, args.seed, [s for s in args.scores.split(",") if s],
                   args.batch_size, args.inputs, args.targets, args.images, args.image_pool, args.full, overrides,
-                  args.input_size, args.out, args.tag)
+                  args.input_size, args.out, args.tag, workers=args.workers)
     print(markdown(summary))
     return summary
 

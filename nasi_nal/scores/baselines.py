@@ -160,12 +160,15 @@ def synflow(model: nn.Module, variables: Variables, batch: Batch, key: jax.Array
     Tanaka et al., "Pruning neural networks without any data by iteratively conserving synaptic flow",
     NeurIPS 2020, as the network score of Abdelfattah et al. (ICLR 2021, ``measures/synflow.py``): the network
     *without batch norm* (``model.clone(batch_norm=False)``, same weights), every parameter replaced by its
-    absolute value, one all-ones input, in float64 (the product over layers overflows float32 in deep cells).
+    absolute value, one all-ones input, in float64 (the product over layers overflows float32 in deep cells; a
+    network with a compute ``dtype`` field is cloned with ``dtype=float64``).
     Only the input's shape is taken from ``batch``; ``key`` initializes parameters that exist only without BN.
     """
     shape = (1, *batch.inputs.shape[1:])
     key = jax.random.PRNGKey(0) if key is None else key
     plain, plain_params = _without_bn(model, variables, shape, key)
+    if hasattr(plain, "dtype"):  # a network that casts to its compute dtype would run this in float32
+        plain = plain.clone(dtype=jnp.float64)
     with enable_x64():
         abs_params = jax.tree_util.tree_map(lambda w: jnp.abs(jnp.asarray(w, jnp.float64)), plain_params)
         grads = compiled(_synflow_grads, plain)(abs_params, jnp.ones(shape, jnp.float64))
@@ -193,7 +196,12 @@ def jacob_cov(model: nn.Module, variables: Variables, batch: Batch, key: jax.Arr
     by ``eigvalsh`` in float64 on host.
     """
     check_batch(batch, "jacob_cov")
-    jac = np.asarray(compiled(_input_jacobian, model)(variables, batch.inputs), np.float64)  # (N, H*W*C)
+    return jacob_cov_value(compiled(_input_jacobian, model)(variables, batch.inputs), name)
+
+
+def jacob_cov_value(jacobians: jax.Array | np.ndarray, name: str | None = None) -> float:
+    """``jacob_cov`` from the (N, D) per-example input Jacobians (float64 on host)."""
+    jac = np.asarray(jacobians, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.corrcoef(jac)
     if not np.all(np.isfinite(corr)):
@@ -236,6 +244,11 @@ def nwot(model: nn.Module, variables: Variables, batch: Batch, key: jax.Array | 
     K_H (two examples with identical codes everywhere) raises ``NonFiniteScoreError``.
     """
     check_batch(batch, "nwot")
-    per_layer = np.asarray(compiled(_relu_kernels, model)(variables, batch.inputs), np.float64)
+    return nwot_value(compiled(_relu_kernels, model)(variables, batch.inputs), name)
+
+
+def nwot_value(per_layer: jax.Array | np.ndarray, name: str | None = None) -> float:
+    """``nwot`` from the (L, N, N) per-ReLU-layer Hamming kernels: log |sum of layers| in float64 on host."""
+    per_layer = np.asarray(per_layer, np.float64)
     sign, logdet = np.linalg.slogdet(per_layer.sum(axis=0))
     return check_finite(logdet if sign > 0 else -np.inf, "nwot", name)

@@ -202,10 +202,20 @@ def ntk_gram(model: nn.Module, variables: Variables, inputs: jax.Array, *, chunk
     """The (N, N) empirical NTK Gram matrix of the summed logits, float64 on host (TE-NAS's kernel).
 
     TE-NAS (``get_ntk_n``) back-propagates each example's summed logits and takes inner products of the
-    per-example gradients. Memory: N * P floats for the gradients.
+    per-example gradients. Memory: N * P floats for the gradients; the (N, N) products are formed on the device
+    in float32 at ``Precision.HIGHEST`` (never TF32 on a GPU) and only they travel to the host.
     """
-    g = np.asarray(compiled(_per_example_grads, model, int(chunk_size))(variables, jnp.asarray(inputs)), np.float64)
-    return g @ g.T
+    return np.asarray(compiled(_gram, model, int(chunk_size))(variables, jnp.asarray(inputs)), np.float64)
+
+
+def _gram(model: nn.Module, chunk_size: int) -> Callable:
+    """(variables, x) -> (N, N) Gram matrix of the per-example gradients, float32 at full matmul precision."""
+
+    def run(variables: Variables, x: jax.Array) -> jax.Array:
+        g = _per_example_grads(model, chunk_size)(variables, x)
+        return jnp.dot(g, g.T, precision=jax.lax.Precision.HIGHEST)
+
+    return run
 
 
 def ntk_condition_number(
@@ -224,7 +234,12 @@ def ntk_condition_number(
     than the parameter count) has no finite condition number and raises ``NonFiniteScoreError`` naming the cell.
     """
     check_batch(batch, "ntk_cond")
-    eig = np.linalg.eigvalsh(ntk_gram(model, variables, batch.inputs, chunk_size=chunk_size))
+    return ntk_cond_value(ntk_gram(model, variables, batch.inputs, chunk_size=chunk_size), name)
+
+
+def ntk_cond_value(gram: jax.Array | np.ndarray, name: str | None = None) -> float:
+    """``ntk_cond`` from the (N, N) NTK Gram matrix: ``eigvalsh`` in float64 on host."""
+    eig = np.linalg.eigvalsh(np.asarray(gram, np.float64))
     # the gradients are float32: an eigenvalue below N * eps32 * lambda_max is zero within their precision
     singular = eig[0] <= eig[-1] * len(eig) * np.finfo(np.float32).eps
     cond = np.inf if singular else eig[-1] / eig[0]
