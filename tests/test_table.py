@@ -42,7 +42,7 @@ def test_published_values_name_their_source():
         assert entry["value"] is None or -1.0 <= entry["value"] <= 1.0
         assert entry["score"] in SCORES or "not implemented" in entry["score"]
     # an entry without a value is shown as such, never as a number
-    assert "not transcribed" in table._pub_value({"value": None, "checked": False})
+    assert "not read in a primary source" in table._pub_value({"value": None, "checked": False})
 
 
 def test_pool_search_picks_the_best_scored_cell():
