@@ -44,7 +44,6 @@ from tqdm import tqdm
 
 from nasi_nal.networks import count_params
 from nasi_nal.networks.build import PROXY_CONFIGS, build
-from nasi_nal.errors import NasiNalError
 from nasi_nal.scores import LOWER_IS_BETTER, SCORES, get_score, make_batch
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"

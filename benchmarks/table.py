@@ -13,8 +13,10 @@ every section JSON present in ``<out>``, so pieces run separately compose):
 
 1. Zero-cost score quality: Spearman and Kendall correlation (95% percentile-bootstrap intervals) of every score of
    ``nasi_nal.scores.SCORES`` with accuracy, on NAS-Bench-201 CIFAR-10 cells and on NAS-Bench-101 sample cells
-   (computed by ``benchmarks/correlation.py``, resumable per cell), plus the NAL graph-attention model's cell
-   log-likelihood on the NAS-Bench-101 cells it never saw; published values of the peers beside ours.
+   (computed by ``benchmarks/correlation.py``, resumable per cell; ``--workers N`` scores in N processes), plus
+   the NAL graph-attention model's cell log-likelihood on the NAS-Bench-101 cells it never saw; published values
+   of the peers beside ours. The full settings score NAS-Bench-201 cells with the benchmark's own network (the
+   published correlations are for it) and NAS-Bench-101 cells with the proxy network, on batches of 64.
 2. Search: for each space and method (``random``, each baseline score, ``nasi``, ``nal``, ``nal+nasi``) and each
    seed, one ``nasi_nal.search(...)`` run (one JSON per unit, reused on rerun); the table accuracy of the chosen
    cell (mean +- std over seeds), the best in the candidate pool and in the table, and the search cost (wall
@@ -65,6 +67,7 @@ class Settings:
     batch_size: int  # section 1 scoring batch
     input_size: int  # section 1 side of Gaussian inputs
     network_overrides: dict[str, dict[str, int]]  # section 1: fields on top of the proxy networks
+    full_networks: tuple[str, ...]  # section 1: spaces scored with the benchmark-size network, not the proxy
     seeds: int  # section 2: searches per (space, method)
     methods: tuple[str, ...]  # section 2
     candidates: int  # section 2: proposals per search (NASWOT's N = 100)
@@ -74,12 +77,13 @@ class Settings:
 
 
 ALL_METHODS = ("random", *sorted(s for s in SCORES if s not in ("nasi_trace",)), "nasi", "nal", "nal+nasi")
-FULL = Settings(cells={"nb201": 1000, "nb101": 1000}, scores=tuple(SCORES), batch_size=32, input_size=32,
-                network_overrides={}, seeds=10, methods=ALL_METHODS, candidates=100, search_batch_size=None,
+FULL = Settings(cells={"nb201": 1000, "nb101": 1000}, scores=tuple(SCORES), batch_size=64, input_size=32,
+                network_overrides={}, full_networks=("nb201",), seeds=10, methods=ALL_METHODS, candidates=100, search_batch_size=None,
                 nasi_steps=None)
 QUICK = Settings(cells={"nb201": 3, "nb101": 3}, scores=("params", "nwot", "nasi_trace"), batch_size=8,
                  input_size=16,
                  network_overrides={"nb201": {"channels": 4}, "nb101": {"stem_channels": 4, "num_stacks": 1}},
+                 full_networks=(),
                  seeds=2, methods=("random", "nal", "nal+nasi", "nwot"), candidates=2, search_batch_size=8,
                  nasi_steps=2)
 
@@ -185,7 +189,7 @@ def _digest(payload: Any) -> str:
 # --------------------------------------------------------------------------------------------- section 1 ----
 
 def section1(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: Settings,
-             out: pathlib.Path, progress: bool = False) -> dict[str, Any]:
+             out: pathlib.Path, progress: bool = False, workers: int = 1) -> dict[str, Any]:
     """Correlations of every score (and, on NB101, the NAL log-likelihood) with the table's accuracy."""
     inputs, targets = ("real", "real") if images is not None else ("gaussian", "random")
     folder = out / "section1"
@@ -193,15 +197,15 @@ def section1(space: str, table: pathlib.Path, images: pathlib.Path | None, setti
     config = dict(space=space, table=table.name, cells=settings.cells[space], scores=settings.scores,
                   batch_size=settings.batch_size, inputs=inputs, input_size=settings.input_size,
                   overrides=settings.network_overrides.get(space, {}), seed=settings.seed,
-                  images=images.name if images else None)
+                  images=images.name if images else None, full=space in settings.full_networks)
     tag = f"corr_{space}_{_digest(config)}"
     t0 = time.perf_counter()
     summary = correlation.run(space, str(table), settings.cells[space], settings.seed, settings.scores,
                               settings.batch_size, inputs, targets, str(images) if images else None,
-                              full=False, overrides=settings.network_overrides.get(space, {}),
-                              input_size=settings.input_size, out_dir=folder, tag=tag, progress=progress)
-    records = [json.loads(line) for line in (folder / f"{tag}.jsonl.partial").read_text().splitlines() if line]
-    by_row = {r["row"]: r for r in records}
+                              full=config["full"], overrides=settings.network_overrides.get(space, {}),
+                              input_size=settings.input_size, out_dir=folder, tag=tag, progress=progress,
+                              workers=workers)
+    by_row = correlation._read_partials(folder, tag)
     rows = np.random.default_rng(settings.seed).choice(  # the rows correlation.run drew, in its order
         _table_len(space, table), min(settings.cells[space], _table_len(space, table)), replace=False)
     records = [by_row[int(r)] for r in rows]
@@ -426,7 +430,7 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
         sm = res["summary"]
         lines += [f"### {space}: {sm['cells']} cells of `{sm['table']}`", "",
                   f"- accuracy: {sm['accuracy']}; data: {sm['data']}",
-                  f"- networks: proxy {json.dumps(sm['network'])}; device {sm['device']}; "
+                  f"- networks: {json.dumps(sm['network'])}; device {sm['device']}; "
                   f"{sm['seconds_per_cell']['mean']:.2f} s per cell (all scores)",
                   f"- NAL log-likelihood: {res['nal_note']}", "",
                   "| score | cells | Spearman [95% CI] | Kendall [95% CI] | published | source |",
@@ -631,6 +635,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     p.add_argument("--seeds", type=int, help="section 2 seeds (default: the settings')")
     p.add_argument("--candidates", type=int, help="section 2 candidates per search (default: the settings')")
     p.add_argument("--progress", action="store_true", help="progress bars")
+    p.add_argument("--workers", type=int, default=1, help="section 1: processes scoring cells side by side")
     args = p.parse_args(argv)
 
     settings, name = (QUICK, "quick") if args.quick else (FULL, "full")
@@ -675,7 +680,7 @@ def main(argv: Sequence[str] | None = None) -> str:
                 not_run[f"s{s}_{space}"] = f"no {option[space]} given (nor NASI_NAL_DATA holding {DATA_NAMES[space]})"
             continue
         if 1 in sections:
-            section1(space, table, inputs["images"], settings, out, progress=args.progress)
+            section1(space, table, inputs["images"], settings, out, progress=args.progress, workers=args.workers)
         if 2 in sections:
             section2(space, table, inputs["images"], settings, out)
     if 3 in sections:

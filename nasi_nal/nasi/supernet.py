@@ -27,14 +27,15 @@ Skeletons:
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from nasi_nal.networks.common import ReLU
-from nasi_nal.networks.ops import FactorizedReduce, ReLUConvBN, ResNetBasicblock, batch_norm_layer, darts_op, nb201_op
+from nasi_nal.networks.darts import preprocess
+from nasi_nal.networks.nb201 import tiny_network
+from nasi_nal.networks.ops import batch_norm_layer, darts_op, nb201_op
 from nasi_nal.spaces import darts as darts_space
 from nasi_nal.spaces import nb201 as nb201_space
 
@@ -107,20 +108,12 @@ class NB201SuperNet(nn.Module):
         # (6 edges, 5 ops), rows in nb201.EDGES order, columns in nb201.OPS order.
         weights = self.variable(ARCH, "cell", _uniform, (nb201_space.NUM_EDGES, len(nb201_space.OPS))).value
         kw = dict(dtype=self.dtype, batch_norm=self.batch_norm)
-        x = nn.Conv(self.channels, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, dtype=self.dtype,
-                    name="stem_conv")(x)
-        x = batch_norm_layer(x, train, enabled=self.batch_norm, dtype=self.dtype, name="stem_bn")
-        for stage in range(3):
-            features = self.channels * 2 ** stage
-            if stage > 0:
-                x = ResNetBasicblock(features, name=f"reduction_{stage}", **kw)(x, train)
-            for i in range(self.cells_per_stage):
-                x = NB201SearchCell(features, name=f"stage{stage}_cell{i}", **kw)(x, weights, train)
-        x = batch_norm_layer(x, train, enabled=self.batch_norm, dtype=self.dtype, name="last_bn")
-        x = ReLU()(x)
-        x = jnp.mean(x, axis=(1, 2))
-        x = nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(x)
-        return jnp.asarray(x, jnp.float32)
+
+        def cell(features: int, name: str) -> Callable:
+            search_cell = NB201SearchCell(features, name=name, **kw)
+            return lambda x, train: search_cell(x, weights, train)
+
+        return tiny_network(self, x, train, cell)
 
 
 class DartsSearchCell(nn.Module):
@@ -136,12 +129,7 @@ class DartsSearchCell(nn.Module):
     def __call__(self, s0: jax.Array, s1: jax.Array, weights: jax.Array, train: bool = False) -> jax.Array:
         # The search network's BNs are non-affine (``affine=False`` in model_search.Network).
         kw = dict(affine=False, dtype=self.dtype, batch_norm=self.batch_norm)
-        if self.reduction_prev:
-            s0 = FactorizedReduce(self.features, name="preprocess0", **kw)(s0, train)
-        else:
-            s0 = ReLUConvBN(self.features, 1, name="preprocess0", **kw)(s0, train)
-        s1 = ReLUConvBN(self.features, 1, name="preprocess1", **kw)(s1, train)
-        states = [s0, s1]
+        states = list(preprocess(s0, s1, self.features, self.reduction_prev, train, **kw))
         for node in range(darts_space.NUM_INTERMEDIATE):
             total = None
             for e, (to, source) in enumerate(DARTS_EDGES):

@@ -52,6 +52,21 @@ def drop_path(x: jax.Array, rate: Rate, key: jax.Array) -> jax.Array:
     return x * (mask / keep).astype(x.dtype)
 
 
+def preprocess(s0: jax.Array, s1: jax.Array, features: int, reduction_prev: bool, train: bool,
+               **kw: Any) -> tuple[jax.Array, jax.Array]:
+    """A DARTS cell's two input states brought to ``features`` channels (``preprocess0`` / ``preprocess1``).
+
+    ``s0`` is halved in resolution (``FactorizedReduce``) when the previous cell reduced, else a 1x1
+    ``ReLUConvBN``; ``kw`` goes to both layers (``dtype``, ``batch_norm``, ``affine``). Called from a cell's compact
+    ``__call__`` (evaluation and search cells alike), so the layers become its submodules.
+    """
+    if reduction_prev:
+        s0 = FactorizedReduce(features, name="preprocess0", **kw)(s0, train)
+    else:
+        s0 = ReLUConvBN(features, 1, name="preprocess0", **kw)(s0, train)
+    return s0, ReLUConvBN(features, 1, name="preprocess1", **kw)(s1, train)
+
+
 class DartsCell(nn.Module):
     """One DARTS cell (quark0/darts ``model.Cell``) for one half of a genotype.
 
@@ -71,12 +86,7 @@ class DartsCell(nn.Module):
     def __call__(self, s0: jax.Array, s1: jax.Array, train: bool = False,
                  drop_path_rate: Optional[Rate] = None) -> jax.Array:
         kw = dict(dtype=self.dtype, batch_norm=self.batch_norm)
-        if self.reduction_prev:
-            s0 = FactorizedReduce(self.features, name="preprocess0", **kw)(s0, train)
-        else:
-            s0 = ReLUConvBN(self.features, 1, name="preprocess0", **kw)(s0, train)
-        s1 = ReLUConvBN(self.features, 1, name="preprocess1", **kw)(s1, train)
-        states = [s0, s1]
+        states = list(preprocess(s0, s1, self.features, self.reduction_prev, train, **kw))
         for node in range(len(self.edges) // 2):
             total = None
             for position in (2 * node, 2 * node + 1):

@@ -21,7 +21,7 @@ The classifier returns float32 logits whatever ``dtype`` the network computes in
 """
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import flax.linen as nn
 import jax
@@ -109,19 +109,29 @@ class NB201Network(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        arch = self.arch
         kw = dict(dtype=self.dtype, batch_norm=self.batch_norm)
-        x = nn.Conv(self.channels, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, dtype=self.dtype,
-                    name="stem_conv")(x)
-        x = batch_norm_layer(x, train, enabled=self.batch_norm, dtype=self.dtype, name="stem_bn")
-        for stage in range(3):
-            features = self.channels * 2 ** stage
-            if stage > 0:
-                x = ResNetBasicblock(features, name=f"reduction_{stage}", **kw)(x, train)
-            for i in range(self.cells_per_stage):
-                x = NB201Cell(arch, features, name=f"stage{stage}_cell{i}", **kw)(x, train)
-        x = batch_norm_layer(x, train, enabled=self.batch_norm, dtype=self.dtype, name="last_bn")
-        x = ReLU()(x)
-        x = jnp.mean(x, axis=(1, 2))
-        x = nn.Dense(self.num_classes, dtype=self.dtype, name="classifier")(x)
-        return jnp.asarray(x, jnp.float32)
+        return tiny_network(self, x, train, lambda features, name: NB201Cell(self.arch, features, name=name, **kw))
+
+
+def tiny_network(module: nn.Module, x: jax.Array, train: bool, cell: Callable[[int, str], Callable]) -> jax.Array:
+    """The ``TinyNetwork`` skeleton around ``cell(features, name)(x, train)``: stem, 3 stages, head; logits.
+
+    ``module`` (an :class:`NB201Network` or the NASI search supernet) gives ``channels``, ``cells_per_stage``,
+    ``num_classes``, ``dtype`` and ``batch_norm``. Called from its compact ``__call__``, so every layer becomes its
+    submodule under the benchmark's names.
+    """
+    kw = dict(dtype=module.dtype, batch_norm=module.batch_norm)
+    x = nn.Conv(module.channels, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, dtype=module.dtype,
+                name="stem_conv")(x)
+    x = batch_norm_layer(x, train, enabled=module.batch_norm, dtype=module.dtype, name="stem_bn")
+    for stage in range(3):
+        features = module.channels * 2 ** stage
+        if stage > 0:
+            x = ResNetBasicblock(features, name=f"reduction_{stage}", **kw)(x, train)
+        for i in range(module.cells_per_stage):
+            x = cell(features, f"stage{stage}_cell{i}")(x, train)
+    x = batch_norm_layer(x, train, enabled=module.batch_norm, dtype=module.dtype, name="last_bn")
+    x = ReLU()(x)
+    x = jnp.mean(x, axis=(1, 2))
+    x = nn.Dense(module.num_classes, dtype=module.dtype, name="classifier")(x)
+    return jnp.asarray(x, jnp.float32)
