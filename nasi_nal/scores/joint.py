@@ -2,10 +2,10 @@
 
 Compilation, not arithmetic, is the cost of scoring a candidate at initialization (on a 2-core CPU a full-size
 NAS-Bench-201 network compiles in ~2 s per score and runs in 0.35 s). ``score_cell`` therefore compiles ONE XLA
-program per network, score set and batch shape, which (optionally) initializes the network and computes the
-device-side arrays of every requested score: the mean-loss gradient shared by ``grad_norm``, ``snip`` and
-``nasi_trace``, the per-example Jacobian norms of ``ntk_trace``, the NTK Gram matrix of ``ntk_cond``, the input
-Jacobians of ``jacob_cov`` and the ReLU-code kernels of ``nwot``. The host then finishes each score exactly as
+program per network, score set and batch shape, which computes the device-side arrays of every requested score:
+the mean-loss gradient shared by ``grad_norm``, ``snip`` and ``nasi_trace``, the per-example Jacobian norms of
+``ntk_trace``, the NTK Gram matrix of ``ntk_cond``, the input Jacobians of ``jacob_cov`` and the ReLU-code kernels
+of ``nwot``. The host then finishes each score exactly as
 the per-score function does (``eigvalsh``/``slogdet`` in float64, the same normalisations). ``synflow`` needs its
 own float64 program of the network without batch norm; ``params`` and ``flops`` are read off shapes and the jaxpr.
 
@@ -14,7 +14,7 @@ batch up to float32 rounding of the differently fused program (``tests/test_scor
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
@@ -68,17 +68,6 @@ def _device_arrays(model: nn.Module, names: tuple[str, ...], chunk_size: int) ->
     return run
 
 
-def _init_and_device_arrays(model: nn.Module, names: tuple[str, ...], chunk_size: int) -> Callable:
-    """(key, batch) -> (variables, {score: array}): the network's ``init`` inside the same program."""
-    arrays = _device_arrays(model, names, chunk_size)
-
-    def run(key: jax.Array, batch: Batch) -> tuple[Variables, dict[str, jax.Array]]:
-        variables = model.init(key, batch.inputs[:1], train=False)
-        return variables, arrays(variables, batch)
-
-    return run
-
-
 def _finish(name: str, value: jax.Array, batch: Batch, num_outputs: int, cell: str | None) -> float:
     """The host-side end of one device score, as the per-score function computes it."""
     if name in ("grad_norm", "snip"):
@@ -108,7 +97,9 @@ def score_cell(
 
     Args:
       model: a Flax module ``__call__(x, train)`` (``nasi_nal.networks.build``).
-      variables: its variables, or ``None`` to initialize them with ``key`` inside the same compiled program.
+      variables: its variables, or ``None`` to initialize them with ``key`` (``model.init`` run eagerly: its
+        initializers compile once per shape and are reused by the next network, where a jitted ``init``
+        recompiles them all for every network).
       batch: the scoring batch (``make_batch``).
       names: score names from ``nasi_nal.scores.SCORES``.
       key: the init key (when ``variables`` is None); also seeds parameters that exist only without batch norm
@@ -126,10 +117,9 @@ def score_cell(
     check_batch(batch, "score_cell")
     device = tuple(n for n in DEVICE_SCORES if n in names)
     key = jax.random.PRNGKey(0) if key is None else key
-    if variables is None:
-        variables, arrays = compiled(_init_and_device_arrays, model, device, int(chunk_size))(key, batch)
-    else:
-        arrays = compiled(_device_arrays, model, device, int(chunk_size))(variables, batch) if device else {}
+    if variables is None:  # eagerly: a jitted init compiles every initializer's random bits for each network
+        variables = model.init(key, batch.inputs[:1], train=False)
+    arrays = compiled(_device_arrays, model, device, int(chunk_size))(variables, batch) if device else {}
     num_outputs = int(jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables,
                                      batch.inputs[:1]).shape[-1]) if "ntk_trace" in names else 1
     values: dict[str, float] = {}
@@ -149,4 +139,4 @@ def score_cell(
     return variables, CellScores(values, errors)
 
 
-__all__: list[Any] = ["CellScores", "DEVICE_SCORES", "HOST_SCORES", "score_cell"]
+__all__ = ["CellScores", "DEVICE_SCORES", "HOST_SCORES", "score_cell"]
