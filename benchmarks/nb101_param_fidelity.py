@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import pathlib
 import platform
+import sys
 import time
 from typing import Sequence
 
@@ -156,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     log = args.out.with_name(f"{args.out.stem}.traced{args.traced}_seed{args.seed}.jsonl.partial")
     report = check(_sample_path(args.sample), traced=args.traced, seed=args.seed, workers=args.workers, log=log)
+    report["command"] = " ".join(["python benchmarks/nb101_param_fidelity.py", *(argv if argv is not None
+                                                                                 else sys.argv[1:])])
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{report['mismatches']} mismatches: closed form {report['closed_form']['mismatches']} / "
           f"{report['closed_form']['cells']} cells, traced {report['traced']['mismatches']} / "
