@@ -42,7 +42,6 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
-from nasi_nal.networks import count_params
 from nasi_nal.networks.build import PROXY_CONFIGS, build
 from nasi_nal.scores import LOWER_IS_BETTER, SCORES, get_score, make_batch
 
@@ -169,7 +168,6 @@ def _score_rows(job: dict[str, Any], partial: pathlib.Path, on_record=None, per_
 
     batch = Batch(*(jax.numpy.asarray(a) for a in job["batch"]))
     k_init = jax.random.split(jax.random.PRNGKey(job["seed"]))[1]
-    size = job["input_size"]
     if per_process:
         partial = partial.with_name(f"{partial.name}.{os.getpid()}")
     with open(partial, "a") as log:
@@ -182,7 +180,8 @@ def _score_rows(job: dict[str, Any], partial: pathlib.Path, on_record=None, per_
                                    name=label)
             record = {"row": row, "cell": label, "accuracy": acc,
                       "scores": {n: result.values.get(n) for n in job["scores"]}, "errors": result.errors,
-                      "params": count_params(model, (1, size, size, 3)), "seconds": time.time() - t0}
+                      "params": int(sum(np.prod(w.shape) for w in jax.tree_util.tree_leaves(variables["params"]))),
+                      "seconds": time.time() - t0}
             log.write(json.dumps(record) + "\n")
             log.flush()
             if on_record is not None:
@@ -243,7 +242,7 @@ def run(
     start = time.time()
     job = dict(space=space, cells=[all_cells[r] for r in todo], rows=todo, labels=[labels[r] for r in todo],
                accuracy=[float(accuracy[r]) for r in todo], full=full, overrides=overrides, scores=list(scores),
-               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed, input_size=input_size)
+               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed)
     bar = tqdm(desc=f"{space} cells", disable=not progress, initial=len(rows) - len(todo), total=len(rows))
     if workers <= 1:
         _score_rows(job, partial, on_record=lambda _: bar.update())
