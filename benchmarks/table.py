@@ -422,10 +422,8 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
     lines += ["## 1. Zero-cost score quality", ""]
     s1_rows = []
     for space in SPACES:
-        res = _load(out / "section1" / f"{space}.json")
+        res = _section_result(out, 1, space, not_run, lines)
         if res is None:
-            why = not_run.get(f"s1_{space}", f"not yet run into this folder (--section 1 --space {space})")
-            lines += [f"### {space}: not run: {why}", ""]
             continue
         sm = res["summary"]
         lines += [f"### {space}: {sm['cells']} cells of `{sm['table']}`", "",
@@ -464,17 +462,15 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
     for p in PUBLISHED_CORRELATIONS:
         s1_rows.append([p["space"], p["score"], None, p["value"] if p["statistic"] == "spearman" else None, None,
                         None, p["value"] if p["statistic"] == "kendall" else None, None, None,
-                        "published" + ("" if p["checked"] else " (secondary source)"), p["source"]])
+                        _origin(p), p["source"]])
     _write_csv(out / "section1.csv", ["space", "score", "cells", "spearman", "spearman_lo", "spearman_hi", "kendall",
                                       "kendall_lo", "kendall_hi", "origin", "source"], s1_rows)
 
     lines += ["## 2. Search", ""]
     s2_rows = []
     for space in SPACES:
-        res = _load(out / "section2" / f"{space}.json")
+        res = _section_result(out, 2, space, not_run, lines)
         if res is None:
-            why = not_run.get(f"s2_{space}", f"not yet run into this folder (--section 2 --space {space})")
-            lines += [f"### {space}: not run: {why}", ""]
             continue
         lines += [f"### {space}: {res['seeds']} seeds, {res['candidates']} candidates per search, table "
                   f"`{res['table']}`", "",
@@ -505,7 +501,7 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
         lines.append(f"| {p['method']} | {p['space']} | {_pub_value(p, 'accuracy')} | {p['cost'] or '-'} | "
                      f"{p['source']} |")
         s2_rows.append([p["space"], p["method"], None, None, p["accuracy"], None, None, None, p["cost"], None,
-                        "published" + ("" if p["checked"] else " (secondary source)"), p["source"]])
+                        _origin(p), p["source"]])
     lines.append("")
     _write_csv(out / "section2.csv", ["space", "method", "seeds", "picks_in_table", "accuracy_mean", "accuracy_std",
                                       "pool_best_mean", "table_best", "wall_seconds_mean", "device", "origin",
@@ -537,6 +533,22 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
     with report.atomic_path(out / "table.md") as tmp:
         tmp.write_text(text)
     return text
+
+
+def _section_result(out: pathlib.Path, section: int, space: str, not_run: dict[str, str],
+                    lines: list[str]) -> dict | None:
+    """The JSON of ``section`` for ``space`` in ``out``; when absent, appends the "not run" line (why) and gives None."""
+    res = _load(out / f"section{section}" / f"{space}.json")
+    if res is None:
+        why = not_run.get(f"s{section}_{space}",
+                          f"not yet run into this folder (--section {section} --space {space})")
+        lines += [f"### {space}: not run: {why}", ""]
+    return res
+
+
+def _origin(p: dict) -> str:
+    """The CSV ``origin`` of a published value."""
+    return "published" + ("" if p["checked"] else " (secondary source)")
 
 
 def _pub_value(p: dict, field: str = "value") -> str:
