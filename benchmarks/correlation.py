@@ -8,9 +8,11 @@
 
 Cells are drawn without replacement with ``numpy.random.default_rng(seed)`` from the table's rows; each cell's
 network (``nasi_nal.networks.build``, proxy size unless ``--full``) is initialized with
-``jax.random.fold_in(PRNGKey(seed), table row)`` and scored on one fixed batch with every score, all scores from
-one compiled program (``nasi_nal.scores.joint.score_cell``). ``--workers N`` scores cells in N processes side by
-side (compilation dominates and is single-threaded). Each cell's result is appended to
+``jax.random.fold_in(PRNGKey(seed), table row)`` and scored on one fixed batch with every score by
+``nasi_nal.scores.joint.score_cell``: ``--method auto`` (default) runs NAS-Bench-201 networks through blocks
+compiled once for the whole run (``nasi_nal.scores.blockwise``) and compiles one program per cell for the rest
+(NB101, the exact NTK scores); ``--method joint`` compiles one program per cell for everything. ``--workers N``
+scores cells in N processes side by side (compilation is single-threaded). Each cell's result is appended to
 ``benchmarks/results/<run>.jsonl.partial`` (``.partial.<pid>`` per worker) as soon as it is computed, and a rerun
 with the same settings reuses those lines (resumable). The summary -- Spearman and Kendall correlation with accuracy,
 bootstrap 95% intervals, number of cells, network size, device and wall time per cell -- goes to
@@ -44,6 +46,7 @@ from tqdm import tqdm
 
 from nasi_nal.networks.build import PROXY_CONFIGS, build
 from nasi_nal.scores import LOWER_IS_BETTER, SCORES, get_score, make_batch
+from nasi_nal.scores.joint import METHODS
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 DEFAULT_TABLES = {"nb201": "nb201_cifar10.csv", "nb101": "nb101_cifar10_sample20001.npz"}
@@ -157,9 +160,8 @@ def _read_partials(out_dir: pathlib.Path, run_name: str) -> dict[int, dict]:
 def _score_rows(job: dict[str, Any], partial: pathlib.Path, on_record=None, per_process: bool = False) -> int:
     """Scores ``job``'s cells one by one, appending one JSON line per cell to ``partial``; returns the count.
 
-    Each cell's network is initialized eagerly with ``fold_in(PRNGKey(seed), row)`` (op by op: the random
-    initializers compile once per shape and are reused across cells, whereas a jitted ``init`` recompiles them
-    for every cell) and scored by ``nasi_nal.scores.joint.score_cell``: one compiled program for all scores.
+    Each cell's network is initialized and scored by ``nasi_nal.scores.joint.score_cell`` with the key
+    ``fold_in(k, row)`` and ``job["method"]``.
     Runs in the main process or in a worker process (``workers > 1``, ``per_process``: the lines go to
     ``<partial>.<pid>`` so that no two processes append to one file).
     """
@@ -174,10 +176,8 @@ def _score_rows(job: dict[str, Any], partial: pathlib.Path, on_record=None, per_
         for cell, row, label, acc in zip(job["cells"], job["rows"], job["labels"], job["accuracy"]):
             t0 = time.time()
             model = build(job["space"], cell, proxy=not job["full"], **job["overrides"])
-            key = jax.random.fold_in(k_init, row)
-            variables = model.init(key, batch.inputs[:1], train=False)
-            _, result = score_cell(model, variables, batch, job["scores"], key=jax.random.PRNGKey(job["seed"]),
-                                   name=label)
+            variables, result = score_cell(model, None, batch, job["scores"], key=jax.random.fold_in(k_init, row),
+                                           name=label, method=job["method"])
             record = {"row": row, "cell": label, "accuracy": acc,
                       "scores": {n: result.values.get(n) for n in job["scores"]}, "errors": result.errors,
                       "params": int(sum(np.prod(w.shape) for w in jax.tree_util.tree_leaves(variables["params"]))),
@@ -207,6 +207,7 @@ def run(
     tag: str | None = None,
     progress: bool = True,
     workers: int = 1,
+    method: str = "auto",
 ) -> dict[str, Any]:
     """Scores ``cells`` cells of ``space`` with ``scores`` and writes the summary; returns it (see module doc)."""
     for name in scores:
@@ -216,7 +217,7 @@ def run(
     overrides = dict(overrides or {})
     config = dict(space=space, cells=cells, seed=seed, scores=list(scores), batch_size=batch_size, inputs=inputs,
                   targets=targets, images=pathlib.Path(images).name if images else None, image_pool=image_pool,
-                  full=full, overrides=overrides, input_size=input_size)
+                  full=full, overrides=overrides, input_size=input_size, method=method)
     digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
     run_name = tag or f"correlation_{space}_{inputs}-{targets}_n{cells}_s{seed}_{digest}"
     out_dir = pathlib.Path(out_dir)
@@ -242,7 +243,7 @@ def run(
     start = time.time()
     job = dict(space=space, cells=[all_cells[r] for r in todo], rows=todo, labels=[labels[r] for r in todo],
                accuracy=[float(accuracy[r]) for r in todo], full=full, overrides=overrides, scores=list(scores),
-               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed)
+               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed, method=method)
     bar = tqdm(desc=f"{space} cells", disable=not progress, initial=len(rows) - len(todo), total=len(rows))
     if workers <= 1:
         _score_rows(job, partial, on_record=lambda _: bar.update())
@@ -329,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--input-size", type=int, default=32, help="side of Gaussian inputs")
     p.add_argument("--out", type=pathlib.Path, default=RESULTS)
     p.add_argument("--tag", help="run name (default: from the settings)")
+    p.add_argument("--method", choices=METHODS, default="auto",
+                   help="auto: blockwise where it applies (NB201), one program per cell otherwise; joint: always")
     p.add_argument("--workers", type=int, default=1,
                    help="processes scoring cells side by side (compilation is single-threaded per process)")
     args = p.parse_args(argv)
@@ -340,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         overrides[field] = int(value)
     summary = run(args.space, args.table, args.cells, args.seed, [s for s in args.scores.split(",") if s],
                   args.batch_size, args.inputs, args.targets, args.images, args.image_pool, args.full, overrides,
-                  args.input_size, args.out, args.tag, workers=args.workers)
+                  args.input_size, args.out, args.tag, workers=args.workers, method=args.method)
     print(markdown(summary))
     return summary
 

@@ -121,17 +121,51 @@ def tiny_network(module: nn.Module, x: jax.Array, train: bool, cell: Callable[[i
     submodule under the benchmark's names.
     """
     kw = dict(dtype=module.dtype, batch_norm=module.batch_norm)
-    x = nn.Conv(module.channels, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, dtype=module.dtype,
-                name="stem_conv")(x)
-    x = batch_norm_layer(x, train, enabled=module.batch_norm, dtype=module.dtype, name="stem_bn")
+    x = stem(module, x, train)
     for stage in range(3):
         features = module.channels * 2 ** stage
         if stage > 0:
             x = ResNetBasicblock(features, name=f"reduction_{stage}", **kw)(x, train)
         for i in range(module.cells_per_stage):
             x = cell(features, f"stage{stage}_cell{i}")(x, train)
+    return head(module, x, train)
+
+
+def stem(module: nn.Module, x: jax.Array, train: bool) -> jax.Array:
+    """3x3 conv -> BN to ``module.channels`` (layers ``stem_conv``, ``stem_bn``), inside a compact method."""
+    x = nn.Conv(module.channels, (3, 3), padding=((1, 1), (1, 1)), use_bias=False, dtype=module.dtype,
+                name="stem_conv")(x)
+    return batch_norm_layer(x, train, enabled=module.batch_norm, dtype=module.dtype, name="stem_bn")
+
+
+def head(module: nn.Module, x: jax.Array, train: bool) -> jax.Array:
+    """BN -> ReLU -> global average pool -> linear (``last_bn``, ``classifier``); float32 logits."""
     x = batch_norm_layer(x, train, enabled=module.batch_norm, dtype=module.dtype, name="last_bn")
     x = ReLU()(x)
     x = jnp.mean(x, axis=(1, 2))
     x = nn.Dense(module.num_classes, dtype=module.dtype, name="classifier")(x)
     return jnp.asarray(x, jnp.float32)
+
+
+class NB201Stem(nn.Module):
+    """The network's stem alone, its variables under the network's names (for blockwise scoring)."""
+
+    channels: int = 16
+    dtype: Dtype = jnp.float32
+    batch_norm: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return stem(self, x, train)
+
+
+class NB201Head(nn.Module):
+    """The network's head alone, its variables under the network's names (for blockwise scoring)."""
+
+    num_classes: int = 10
+    dtype: Dtype = jnp.float32
+    batch_norm: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return head(self, x, train)

@@ -215,14 +215,22 @@ def _is_relu(module: nn.Module, method_name: str) -> bool:
     return isinstance(module, ReLU) and method_name == "__call__"
 
 
+def hamming_kernels(state: Any, n: int) -> list[jax.Array]:
+    """NASWOT's kernel c c^T + (1 - c)(1 - c)^T of every ReLU output captured in ``state["intermediates"]``.
+
+    c is the (n, units) binary code; entries count units, so they are exact in float32 up to 2^24 units.
+    """
+    kernels = []
+    for out in jax.tree_util.tree_leaves(state.get("intermediates", {})):
+        c = (out > 0).reshape(n, -1).astype(jnp.float32)
+        kernels.append(c @ c.T + (1.0 - c) @ (1.0 - c).T)
+    return kernels
+
+
 def _relu_kernels(model: nn.Module) -> Callable:
     def run(variables: Variables, x: jax.Array) -> jax.Array:
         _, state = model.apply(variables, x, train=False, capture_intermediates=_is_relu, mutable=["intermediates"])
-        kernels = []
-        for out in jax.tree_util.tree_leaves(state.get("intermediates", {})):
-            c = (out > 0).reshape(x.shape[0], -1).astype(jnp.float32)
-            # Hamming kernel of one layer, c c^T + (1 - c)(1 - c)^T; exact in float32 (entries <= layer width)
-            kernels.append(c @ c.T + (1.0 - c) @ (1.0 - c).T)
+        kernels = hamming_kernels(state, x.shape[0])
         if not kernels:
             raise ValueError(
                 f"nwot: {type(model).__name__} applies no nasi_nal.networks.common.ReLU module; apply every ReLU "

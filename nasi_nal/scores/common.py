@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
 import flax.linen as nn
 import jax
@@ -23,6 +23,13 @@ from nasi_nal.errors import NonFiniteScoreError
 from nasi_nal.scores.data import Batch
 
 Variables = Any  # a Flax variables dict: {"params": ..., optionally "batch_stats": ...}
+
+
+class CellScores(NamedTuple):
+    """The scores of one cell: ``values`` by score name, and ``errors`` (message by name) for scores that failed."""
+
+    values: dict[str, float]
+    errors: dict[str, str]
 
 
 class ScoreFn(Protocol):

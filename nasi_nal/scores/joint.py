@@ -1,5 +1,9 @@
 """Every score of one cell from one compiled program: what the scores share is traced, compiled and run once.
 
+``score_cell`` is the entry point for scoring a cell; by default it hands the scores that
+``nasi_nal.scores.blockwise`` covers (NAS-Bench-201 networks) to that module, which compiles nothing per cell,
+and computes the rest here.
+
 Compilation, not arithmetic, is the cost of scoring a candidate at initialization (on a 2-core CPU a full-size
 NAS-Bench-201 network compiles in ~2 s per score and runs in 0.35 s). ``score_cell`` therefore compiles ONE XLA
 program per network, score set and batch shape, which computes the device-side arrays of every requested score:
@@ -14,7 +18,7 @@ batch up to float32 rounding of the differently fused program (``tests/test_scor
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -22,8 +26,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from nasi_nal.errors import NasiNalError, UnknownScoreError
-from nasi_nal.scores import baselines, ntk
-from nasi_nal.scores.common import Variables, check_batch, check_finite, compiled, tree_sq_norm, weight_leaves
+from nasi_nal.scores import baselines, blockwise, ntk
+from nasi_nal.scores.common import (
+    CellScores,
+    Variables,
+    check_batch,
+    check_finite,
+    compiled,
+    tree_sq_norm,
+    weight_leaves,
+)
 from nasi_nal.scores.data import Batch
 
 #: Scores whose arrays the joint program computes on the device.
@@ -31,13 +43,6 @@ DEVICE_SCORES = ("ntk_trace", "nasi_trace", "ntk_cond", "grad_norm", "snip", "ja
 #: Scores computed beside it: from shapes (``params``), the jaxpr (``flops``), a float64 program (``synflow``).
 HOST_SCORES = ("params", "flops", "synflow")
 _LOSS_GRAD_SCORES = frozenset({"grad_norm", "snip", "nasi_trace"})
-
-
-class CellScores(NamedTuple):
-    """The scores of one cell: ``values`` by score name, and ``errors`` (message by name) for scores that failed."""
-
-    values: dict[str, float]
-    errors: dict[str, str]
 
 
 def _device_arrays(model: nn.Module, names: tuple[str, ...], chunk_size: int) -> Callable:
@@ -83,6 +88,9 @@ def _finish(name: str, value: jax.Array, batch: Batch, num_outputs: int, cell: s
     return baselines.nwot_value(value, cell)
 
 
+METHODS = ("auto", "joint", "blockwise")
+
+
 def score_cell(
     model: nn.Module,
     variables: Variables | None,
@@ -92,39 +100,58 @@ def score_cell(
     name: str | None = None,
     *,
     chunk_size: int = 8,
+    method: str = "auto",
 ) -> tuple[Variables, CellScores]:
-    """Scores ``names`` of one network from one compiled program; returns (variables, CellScores).
+    """Scores ``names`` of one network; returns (variables, CellScores).
 
     Args:
       model: a Flax module ``__call__(x, train)`` (``nasi_nal.networks.build``).
-      variables: its variables, or ``None`` to initialize them with ``key`` (``model.init`` run eagerly: its
-        initializers compile once per shape and are reused by the next network, where a jitted ``init``
-        recompiles them all for every network).
+      variables: its variables, or ``None`` to initialize them with ``key``.
       batch: the scoring batch (``make_batch``).
       names: score names from ``nasi_nal.scores.SCORES``.
       key: the init key (when ``variables`` is None); also seeds parameters that exist only without batch norm
         (``synflow``).
       name: the cell, named in error messages.
       chunk_size: examples per Jacobian chunk (``ntk_trace``, ``ntk_cond``).
+      method: ``"joint"`` compiles one program for this network (every score, every space); ``"blockwise"``
+        runs the network through blocks compiled once per space (``nasi_nal.scores.blockwise``: NAS-Bench-201
+        networks, the scores of ``BLOCKWISE_SCORES``); ``"auto"`` (default) takes blockwise for what it covers
+        and the joint program for the rest (the exact NTK scores), on the same variables.
 
-    A score that cannot be computed for this cell (``NonFiniteScoreError`` and the other ``NasiNalError``s) is
-    reported in ``errors`` instead of ``values``; an unknown score name raises ``UnknownScoreError`` before any
-    work.
+    ``variables=None`` initializes blockwise (``blockwise.init_variables``) when the blockwise path is used, else
+    with ``model.init`` run eagerly (its initializers compile once per shape; a jitted ``init`` recompiles them
+    for every network). A score that cannot be computed for this cell (``NonFiniteScoreError`` and the other
+    ``NasiNalError``s) is reported in ``errors`` instead of ``values``; an unknown score name or method raises
+    before any work.
     """
     unknown = sorted(set(names) - set(DEVICE_SCORES) - set(HOST_SCORES))
     if unknown:
         raise UnknownScoreError(f"unknown score(s) {unknown}: choose from {', '.join(DEVICE_SCORES + HOST_SCORES)}")
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not one of {METHODS}")
     check_batch(batch, "score_cell")
-    device = tuple(n for n in DEVICE_SCORES if n in names)
     key = jax.random.PRNGKey(0) if key is None else key
-    if variables is None:  # eagerly: a jitted init compiles every initializer's random bits for each network
-        variables = model.init(key, batch.inputs[:1], train=False)
-    arrays = compiled(_device_arrays, model, device, int(chunk_size))(variables, batch) if device else {}
-    num_outputs = int(jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables,
-                                     batch.inputs[:1]).shape[-1]) if "ntk_trace" in names else 1
+    fast: list[str] = []
+    if method == "blockwise" or (method == "auto" and blockwise.supports(model)):
+        fast = [n for n in names if n in blockwise.BLOCKWISE_SCORES]
+        if method == "blockwise" and (len(fast) < len(names) or not blockwise.supports(model)):
+            raise ValueError(f"method='blockwise' scores {', '.join(blockwise.BLOCKWISE_SCORES)} of NB201Network; "
+                             f"{type(model).__name__} and {sorted(set(names) - set(fast))} need method='joint'")
+    if variables is None:
+        variables = (blockwise.init_variables(model, key, batch.inputs.shape[1:]) if fast
+                     else model.init(key, batch.inputs[:1], train=False))
     values: dict[str, float] = {}
     errors: dict[str, str] = {}
-    for score in names:
+    if fast:
+        _, result = blockwise.score_cell(model, variables, batch, fast, key, name)
+        values.update(result.values)
+        errors.update(result.errors)
+    rest = [n for n in names if n not in fast]
+    device = tuple(n for n in DEVICE_SCORES if n in rest)
+    arrays = compiled(_device_arrays, model, device, int(chunk_size))(variables, batch) if device else {}
+    num_outputs = int(jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables,
+                                     batch.inputs[:1]).shape[-1]) if "ntk_trace" in rest else 1
+    for score in rest:
         try:
             if score in arrays:
                 values[score] = _finish(score, arrays[score], batch, num_outputs, name)
@@ -136,7 +163,7 @@ def score_cell(
                 values[score] = baselines.synflow(model, variables, batch, key, name)
         except NasiNalError as err:
             errors[score] = str(err)
-    return variables, CellScores(values, errors)
+    return variables, CellScores({n: values[n] for n in names if n in values}, errors)
 
 
-__all__ = ["CellScores", "DEVICE_SCORES", "HOST_SCORES", "score_cell"]
+__all__ = ["CellScores", "DEVICE_SCORES", "HOST_SCORES", "METHODS", "score_cell"]

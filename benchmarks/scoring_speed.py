@@ -1,0 +1,166 @@
+"""Seconds per cell to score NAS-Bench-201 networks at initialization: blockwise vs one program per cell.
+
+    python benchmarks/scoring_speed.py --out benchmarks/results/scoring_speed_cpu.json          # the committed run
+    python benchmarks/scoring_speed.py --cells 20 --baseline-cells 3 --channels 4 --cells-per-stage 1  # a smoke run
+
+For every score set (``--sets``) and method -- ``joint``, the per-cell baseline that compiles one XLA program
+for each network (``nasi_nal.scores.joint``), and ``blockwise``, which compiles each block of the space once and
+chains them per cell (``nasi_nal.scores.blockwise``) -- a fresh process initializes and scores random cells
+(``nasi_nal.spaces.nb201.sample`` with ``--seed``) on one batch of Gaussian inputs and random labels (the speed
+does not depend on the pixels), and records per cell: wall seconds end to end (init + scores), seconds spent in
+XLA compilation (``jax.monitoring``'s backend-compile events) and their count. Reported per (set, method): mean
+seconds per cell over all cells (the amortised cost, first-cell compilation included), mean compile and
+run (= total - compile) seconds, median seconds per cell, compiles in total, and the process's peak resident
+memory. The PyTorch reference figures of the scoring-speed issue (same network, batch and CPU) are printed
+beside the results; they are not measured here.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import pathlib
+import platform
+import resource
+import sys
+import time
+from typing import Any, Sequence
+
+#: PyTorch reference seconds per cell (torch 2.13 CPU, this 2-core machine, full NB201, batch 64, median of 30),
+#: from the scoring-speed issue; quoted, not measured by this script.
+TORCH_REFERENCE = {"grad_norm": 0.37, "snip": 0.38, "jacob_cov": 0.38, "synflow": 0.17,
+                   "grad_norm+snip+synflow+jacob_cov": 1.24}
+DEFAULT_SETS = ("grad_norm", "snip", "jacob_cov", "synflow", "nwot", "nasi_trace", "grad_norm+snip+synflow+jacob_cov")
+
+
+def measure(method: str, names: list[str], cells: int, seed: int, batch_size: int, network: dict) -> dict[str, Any]:
+    """Scores ``cells`` random cells in this process; per-cell timings and compile counts (run in a fresh process)."""
+    import jax
+    import numpy as np
+
+    from nasi_nal.networks.nb201 import NB201Network
+    from nasi_nal.scores import make_batch
+    from nasi_nal.scores.joint import score_cell
+    from nasi_nal.spaces import nb201
+
+    compiles: list[float] = []
+
+    def listen(event: str, duration: float, **_: Any) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    key = jax.random.PRNGKey(seed)
+    batch = make_batch(key, batch_size, inputs="gaussian", targets="random")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(cells):
+        arch = nb201.sample(rng)
+        before = len(compiles)
+        start = time.perf_counter()
+        _, result = score_cell(NB201Network(arch, **network), None, batch, names, key=jax.random.fold_in(key, i),
+                               name=arch.to_str(), method=method)
+        seconds = time.perf_counter() - start
+        new = compiles[before:]
+        rows.append({"seconds": seconds, "compile_seconds": float(sum(new)), "compiles": len(new),
+                     "failed": sorted(result.errors)})
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"rows": rows, "peak_rss_mib": peak_kib / 1024}
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    import numpy as np
+
+    total = np.array([r["seconds"] for r in rows])
+    compile_s = np.array([r["compile_seconds"] for r in rows])
+    return {
+        "cells": len(rows),
+        "seconds_per_cell": float(total.mean()),
+        "compile_seconds_per_cell": float(compile_s.mean()),
+        "run_seconds_per_cell": float((total - compile_s).mean()),
+        "median_seconds_per_cell": float(np.median(total)),
+        "median_seconds_after_first_10": float(np.median(total[10:])) if len(total) > 10 else None,
+        "compiles": int(sum(r["compiles"] for r in rows)),
+        "cells_with_a_failed_score": int(sum(bool(r["failed"]) for r in rows)),
+    }
+
+
+def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_size: int,
+        network: dict) -> dict[str, Any]:
+    """Every (set, method) in its own fresh process, one after the other (they must not share the CPU)."""
+    import jax
+
+    results = []
+    context = multiprocessing.get_context("spawn")
+    for score_set in sets:
+        names = score_set.split("+")
+        for method, n in (("blockwise", cells), ("joint", baseline_cells)):
+            if n <= 0:
+                continue
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                out = pool.submit(measure, method, names, n, seed, batch_size, network).result()
+            entry = {"set": score_set, "method": method, **summarize(out["rows"]),
+                     "peak_rss_mib": out["peak_rss_mib"], "torch_reference_seconds": TORCH_REFERENCE.get(score_set)}
+            results.append(entry)
+            print(json.dumps(entry), flush=True)
+    return {
+        "command": "python benchmarks/scoring_speed.py " + " ".join(sys.argv[1:]),
+        "network": {"space": "nb201", **network},
+        "batch": f"{batch_size} examples, i.i.d. N(0, 1) inputs, uniform random labels",
+        "seed": seed,
+        "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
+        "host": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "jax": jax.__version__,
+        "torch_reference": "quoted from the scoring-speed issue (torch 2.13 CPU on this machine type), not measured",
+        "results": results,
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Scoring speed: NAS-Bench-201 cells at initialization",
+        "",
+        f"- network {json.dumps(report['network'])}; batch {report['batch']}; seed {report['seed']}",
+        f"- device {report['device']} ({report['host']}), jax {report['jax']}",
+        f"- command: `{report['command']}`",
+        "- seconds per cell = init + every score of the set, end to end, mean over all cells (first-cell "
+        "compilation included); compile = XLA backend compilation; run = the rest",
+        "",
+        "| scores | method | cells | s/cell | compile s/cell | run s/cell | median s/cell | compiles | peak RSS MiB "
+        "| PyTorch ref. s/cell |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for e in report["results"]:
+        ref = "-" if e["torch_reference_seconds"] is None else f"{e['torch_reference_seconds']:.2f}"
+        lines.append(f"| {e['set']} | {e['method']} | {e['cells']} | {e['seconds_per_cell']:.3f} "
+                     f"| {e['compile_seconds_per_cell']:.3f} | {e['run_seconds_per_cell']:.3f} "
+                     f"| {e['median_seconds_per_cell']:.3f} | {e['compiles']} | {e['peak_rss_mib']:.0f} | {ref} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sets", default=",".join(DEFAULT_SETS), help="comma-separated score sets, scores joined by +")
+    p.add_argument("--cells", type=int, default=500, help="cells per set for the blockwise method")
+    p.add_argument("--baseline-cells", type=int, default=30, help="cells per set for the per-cell program")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--channels", type=int, default=16)
+    p.add_argument("--cells-per-stage", type=int, default=5)
+    p.add_argument("--out", type=pathlib.Path, help="write the report here (.json, and .md beside it)")
+    args = p.parse_args(argv)
+    network = {"channels": args.channels, "cells_per_stage": args.cells_per_stage}
+    report = run([s for s in args.sets.split(",") if s], args.cells, args.baseline_cells, args.seed,
+                 args.batch_size, network)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        args.out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,130 @@
+"""Blockwise scoring computes what the per-cell network computes, and compiles nothing for a new cell."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nasi_nal.networks.nb201 import NB201Network
+from nasi_nal.networks.nb101 import NB101Network
+from nasi_nal.scores import blockwise, make_batch
+from nasi_nal.scores.common import apply_fn, cross_entropy, enable_x64
+from nasi_nal.scores.joint import score_cell
+from nasi_nal.spaces import nb201
+
+# every op, each on a path to the output (so its backward runs too)
+ALL_OPS = "|nor_conv_1x1~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+# node 1 feeds nothing (its only consumers are `none`), and the output node sums a conv and a skip
+DEAD_NODE = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|none~1|skip_connect~2|"
+ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+def _random_archs(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [nb201.Arch(tuple(str(o) for o in rng.choice(nb201.OPS, 6))).to_str() for _ in range(n)]
+
+
+def _tiny(arch: str, **kw) -> NB201Network:
+    return NB201Network(arch, channels=4, cells_per_stage=1, **kw)
+
+
+def test_init_variables_have_the_network_tree_and_are_deterministic():
+    model = _tiny(ALL_OPS)
+    key = jax.random.PRNGKey(3)
+    variables = blockwise.init_variables(model, key)
+    expected = jax.eval_shape(lambda: model.init(key, jnp.zeros((1, 32, 32, 3)), train=False))
+    assert jax.tree_util.tree_structure(variables) == jax.tree_util.tree_structure(expected)
+    assert jax.tree_util.tree_map(lambda a: a.shape, variables) == jax.tree_util.tree_map(lambda a: a.shape, expected)
+    again = blockwise.init_variables(model, key)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(variables),
+                                                    jax.tree_util.tree_leaves(again)))
+    other = blockwise.init_variables(model, jax.random.PRNGKey(4))
+    assert not np.array_equal(other["params"]["stem_conv"]["kernel"], variables["params"]["stem_conv"]["kernel"])
+
+
+@pytest.mark.parametrize("arch", [ALL_OPS, DEAD_NODE, ALL_NONE])
+def test_loss_gradients_equal_autodiff_of_the_network(arch):
+    model = _tiny(arch)
+    key = jax.random.PRNGKey(0)
+    batch = make_batch(key, 6, inputs="gaussian", targets="random")
+    variables = model.init(key, batch.inputs[:1], train=False)
+    f = apply_fn(model, variables)
+    expected = jax.grad(lambda p: cross_entropy(f(p, batch.inputs), batch.labels))(variables["params"])
+    got = blockwise.loss_gradients(model, variables, batch)
+    assert jax.tree_util.tree_structure(got) == jax.tree_util.tree_structure(dict(expected))
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_loss_gradients_are_exact_in_float64():
+    model = _tiny(ALL_OPS, dtype=jnp.float64)
+    with enable_x64():
+        key = jax.random.PRNGKey(1)
+        batch = make_batch(key, 4, inputs="gaussian", targets="random")
+        batch = batch._replace(inputs=batch.inputs.astype(jnp.float64))
+        variables = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64),
+                                           model.init(key, batch.inputs[:1], train=False))
+        f = apply_fn(model, variables)
+        expected = jax.grad(lambda p: cross_entropy(f(p, batch.inputs), batch.labels))(variables["params"])
+        got = blockwise.loss_gradients(model, variables, batch)
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(expected)):
+            assert a.dtype == jnp.float64
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("arch", [ALL_OPS, DEAD_NODE, ALL_NONE] + _random_archs(3, seed=0))
+def test_blockwise_scores_equal_the_per_cell_program(arch):
+    model = NB201Network(arch, channels=4, cells_per_stage=2)
+    key = jax.random.PRNGKey(2)
+    batch = make_batch(key, 8, inputs="gaussian", targets="random")
+    names = list(blockwise.BLOCKWISE_SCORES)
+    variables, fast = score_cell(model, None, batch, names, key=key, method="blockwise")
+    _, slow = score_cell(model, variables, batch, names, key=key, method="joint")
+    assert set(fast.values) | set(fast.errors) == set(names)
+    assert fast.errors.keys() == slow.errors.keys()
+    for name in fast.values:
+        assert fast.values[name] == pytest.approx(slow.values[name], rel=1e-3), name
+
+
+def test_auto_routes_ntk_scores_to_the_joint_program_on_the_same_variables():
+    model = _tiny(ALL_OPS)
+    key = jax.random.PRNGKey(5)
+    batch = make_batch(key, 4, inputs="gaussian", targets="random")
+    variables, auto = score_cell(model, None, batch, ["ntk_trace", "grad_norm"], key=key)
+    assert list(auto.values) == ["ntk_trace", "grad_norm"]
+    _, joint = score_cell(model, variables, batch, ["ntk_trace", "grad_norm"], key=key, method="joint")
+    assert auto.values["ntk_trace"] == joint.values["ntk_trace"]
+    assert auto.values["grad_norm"] == pytest.approx(joint.values["grad_norm"], rel=1e-3)
+
+
+def test_blockwise_refuses_what_it_cannot_score():
+    key = jax.random.PRNGKey(0)
+    batch = make_batch(key, 2, inputs="gaussian", targets="random")
+    with pytest.raises(ValueError, match="method='joint'"):
+        score_cell(_tiny(ALL_OPS), None, batch, ["ntk_cond"], key=key, method="blockwise")
+    nb101_net = NB101Network([[0, 1], [0, 0]], ("input", "output"), stem_channels=4, num_stacks=1, cells_per_stack=1)
+    with pytest.raises(ValueError, match="NB101Network"):
+        score_cell(nb101_net, None, batch, ["grad_norm"], key=key, method="blockwise")
+    with pytest.raises(ValueError, match="method="):
+        score_cell(_tiny(ALL_OPS), None, batch, ["grad_norm"], key=key, method="fast")
+
+
+def test_a_new_cell_compiles_nothing_once_its_blocks_have_compiled():
+    key = jax.random.PRNGKey(0)
+    batch = make_batch(key, 4, inputs="gaussian", targets="random")
+    names = list(blockwise.BLOCKWISE_SCORES)
+    score_cell(_tiny(ALL_OPS), None, batch, names, key=key)  # compiles every block of the space at this size
+    compiles = []
+
+    def listen(event: str, duration: float, **kw) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        _, scores = score_cell(_tiny(DEAD_NODE), None, batch, names, key=key)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert not scores.errors
+    assert compiles == []

@@ -1,0 +1,24 @@
+"""The scoring-speed benchmark's measurement and report on a tiny network (structure, not speed)."""
+import importlib.util
+import pathlib
+
+_SPEC = importlib.util.spec_from_file_location(
+    "scoring_speed", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "scoring_speed.py")
+scoring_speed = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(scoring_speed)
+
+
+def test_measure_counts_compiles_and_the_report_lists_every_method():
+    network = {"channels": 4, "cells_per_stage": 1}
+    out = scoring_speed.measure("blockwise", ["grad_norm", "nwot"], 3, 0, 4, network)
+    rows = out["rows"]
+    assert len(rows) == 3 and out["peak_rss_mib"] > 0
+    assert rows[0]["compiles"] > 0  # the first cell compiles the blocks it uses
+    assert all(0 <= r["compile_seconds"] <= r["seconds"] for r in rows)
+    entry = {"set": "grad_norm+nwot", "method": "blockwise", **scoring_speed.summarize(rows), "peak_rss_mib": 1.0,
+             "torch_reference_seconds": None}
+    assert entry["cells"] == 3 and entry["compiles"] == sum(r["compiles"] for r in rows)
+    report = {"network": network, "batch": "4", "seed": 0, "device": "cpu", "host": "h", "jax": "x",
+              "command": "c", "results": [entry]}
+    table = scoring_speed.markdown(report)
+    assert "| grad_norm+nwot | blockwise | 3 |" in table
