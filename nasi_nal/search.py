@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import pathlib
+import signal
 import sys
 import time
 import types
-from typing import Sequence
+from typing import Any, Sequence
 
 from nasi_nal.errors import NasiNalError
 
@@ -67,14 +69,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     values["train_overrides"] = tuple(args.train_override)
     values["cells"] = tuple(args.cell)
     t0 = time.perf_counter()
+    interrupts = []
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        interrupts.append(signum)
+        raise KeyboardInterrupt
+
+    # A Ctrl-C whose KeyboardInterrupt lands in a garbage-collector callback (JAX runs one) is swallowed there;
+    # the handler records it so the search still ends as interrupted.
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         result = search(SearchConfig(**values), quiet=args.quiet)
+        if interrupts:
+            if args.output:  # the JSON and the winners' drawings it just wrote
+                out = pathlib.Path(args.output)
+                for path in (out, *out.parent.glob(f"{out.stem}_rank*.png")):
+                    path.unlink(missing_ok=True)
+            raise KeyboardInterrupt
     except NasiNalError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: no output was written", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     print(result.table())
     if result.table_metric:
         print(f"table accuracy: {result.table_metric}")

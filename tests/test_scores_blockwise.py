@@ -73,9 +73,9 @@ def test_loss_gradients_are_exact_in_float64():
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("arch", [ALL_OPS, DEAD_NODE, ALL_NONE] + _random_archs(3, seed=0))
+@pytest.mark.parametrize("arch", [ALL_OPS, DEAD_NODE, ALL_NONE] + _random_archs(2, seed=0))
 def test_blockwise_scores_equal_the_per_cell_program(arch):
-    model = NB201Network(arch, channels=4, cells_per_stage=2)
+    model = _tiny(arch)
     key = jax.random.PRNGKey(2)
     batch = make_batch(key, 8, inputs="gaussian", targets="random")
     names = list(blockwise.BLOCKWISE_SCORES)

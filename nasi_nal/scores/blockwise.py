@@ -226,8 +226,10 @@ def _run_forward(t: Tape, variables: Variables, x: jax.Array, *, pullback: bool,
 
 
 def _run_backward(t: Tape, pullbacks: list[Any], cotangent: jax.Array, *,
-                  params: bool) -> tuple[jax.Array, dict[int, Any]]:
-    """Chains the steps' VJPs from the logits' cotangent; (input cotangent, parameter cotangents by step)."""
+                  params: bool) -> tuple[jax.Array | None, dict[int, Any]]:
+    """Chains the steps' VJPs from the logits' cotangent; (input cotangent, parameter cotangents by step).
+
+    The input cotangent is None when no path joins the input to the logits (an all-``none`` cell)."""
     cts: list[Any] = [None] * t.num_nodes
     cts[-1] = cotangent
     grads: dict[int, Any] = {}
@@ -290,8 +292,8 @@ def _weight_pairs(t: Tape, variables: Variables, grads: dict[int, Any]) -> list[
 def synflow(model: nn.Module, variables: Variables, batch: Batch, name: str | None = None) -> float:
     """``nasi_nal.scores.synflow`` blockwise: float64, no batch norm, |W|, an all-ones input; sum |W * dR/dW|.
 
-    The BN-free network's blocks take their weights from ``variables`` (Flax ignores the BN entries); a network
-    with weights that exist only without BN is scored by ``nasi_nal.scores.synflow`` instead.
+    The BN-free network's blocks take their weights from ``variables`` (Flax ignores the BN entries): an NB201
+    network has no weight that exists only without BN, so nothing needs a fresh initialization here.
     """
     t = tape(model.clone(batch_norm=False, dtype=jnp.float64))
     with enable_x64():
