@@ -261,6 +261,7 @@ def run(
     network = dict(PROXY_CONFIGS[space]) if not full else {"size": "full (benchmark) networks"}
     network.update(overrides)
     summary = {
+        "command": "python benchmarks/correlation.py " + " ".join(sys.argv[1:]) if __name__ == "__main__" else None,
         "config": config,
         "cells": len(records),
         "table": table_path.name,
