@@ -45,6 +45,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from nasi_nal.networks.build import PROXY_CONFIGS, build
+from nasi_nal.networks.common import num_params
 from nasi_nal.scores import LOWER_IS_BETTER, SCORES, get_score, make_batch
 from nasi_nal.scores.joint import METHODS
 
@@ -180,7 +181,7 @@ def _score_rows(job: dict[str, Any], partial: pathlib.Path, on_record=None, per_
                                            name=label, method=job["method"])
             record = {"row": row, "cell": label, "accuracy": acc,
                       "scores": {n: result.values.get(n) for n in job["scores"]}, "errors": result.errors,
-                      "params": int(sum(np.prod(w.shape) for w in jax.tree_util.tree_leaves(variables["params"]))),
+                      "params": num_params(variables["params"]),
                       "seconds": time.time() - t0}
             log.write(json.dumps(record) + "\n")
             log.flush()

@@ -40,7 +40,10 @@ def measure(method: str, names: list[str], cells: int, seed: int, batch_size: in
     import jax
     import numpy as np
 
+    from nasi_nal.networks.nb201 import NB201Network
     from nasi_nal.scores import make_batch
+    from nasi_nal.scores.joint import score_cell
+    from nasi_nal.spaces import nb201
 
     compiles: list[float] = []
 
@@ -48,37 +51,26 @@ def measure(method: str, names: list[str], cells: int, seed: int, batch_size: in
         if event == "/jax/core/compile/backend_compile_duration":
             compiles.append(duration)
 
-    jax.monitoring.register_event_duration_secs_listener(listen)
     key = jax.random.PRNGKey(seed)
     batch = make_batch(key, batch_size, inputs="gaussian", targets="random")
     rng = np.random.default_rng(seed)
     rows = []
+    jax.monitoring.register_event_duration_secs_listener(listen)
     try:
-        _score_cells(method, names, cells, batch, key, network, rng, compiles, rows)
+        for i in range(cells):
+            arch = nb201.sample(rng)
+            before = len(compiles)
+            start = time.perf_counter()
+            _, result = score_cell(NB201Network(arch, **network), None, batch, names,
+                                   key=jax.random.fold_in(key, i), name=arch.to_str(), method=method)
+            seconds = time.perf_counter() - start
+            new = compiles[before:]
+            rows.append({"seconds": seconds, "compile_seconds": float(sum(new)), "compiles": len(new),
+                         "failed": sorted(result.errors)})
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"rows": rows, "peak_rss_mib": peak_kib / 1024}
-
-
-def _score_cells(method: str, names: list[str], cells: int, batch: Any, key: Any, network: dict, rng: Any,
-                 compiles: list[float], rows: list[dict[str, Any]]) -> None:
-    import jax
-
-    from nasi_nal.networks.nb201 import NB201Network
-    from nasi_nal.scores.joint import score_cell
-    from nasi_nal.spaces import nb201
-
-    for i in range(cells):
-        arch = nb201.sample(rng)
-        before = len(compiles)
-        start = time.perf_counter()
-        _, result = score_cell(NB201Network(arch, **network), None, batch, names, key=jax.random.fold_in(key, i),
-                               name=arch.to_str(), method=method)
-        seconds = time.perf_counter() - start
-        new = compiles[before:]
-        rows.append({"seconds": seconds, "compile_seconds": float(sum(new)), "compiles": len(new),
-                     "failed": sorted(result.errors)})
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -32,4 +32,9 @@ def count_params(module: nn.Module, input_shape: Sequence[int] = (1, 32, 32, 3))
     """
     x = jax.ShapeDtypeStruct(tuple(input_shape), jnp.float32)
     shapes = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), jnp.zeros(x.shape, x.dtype), train=False))
-    return int(sum(np.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(shapes["params"])))
+    return num_params(shapes["params"])
+
+
+def num_params(params: object) -> int:
+    """Number of entries in a parameter pytree (arrays or shape structs)."""
+    return int(sum(np.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(params)))

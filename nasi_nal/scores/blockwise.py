@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nasi_nal.errors import NasiNalError, UnknownScoreError
+from nasi_nal.networks.common import num_params
 from nasi_nal.networks.nb201 import NB201Head, NB201Network, NB201Stem
 from nasi_nal.networks.ops import ResNetBasicblock, nb201_op
 from nasi_nal.scores import baselines
@@ -150,7 +151,7 @@ def init_variables(model: nn.Module, key: jax.Array, input_shape: Sequence[int] 
     variables: dict[str, dict] = {}
     for step in t.steps:
         x = nodes[step.src]
-        if isinstance(step.block, str):
+        if isinstance(step.block, str):  # identity or zero: the values here only carry shapes to the next block
             y = x
         else:
             path = "/".join(step.scope + step.keys)
@@ -342,7 +343,7 @@ def score_cell(
         fwd = _run_forward(t, variables, batch.inputs, pullback=bool(wanted & _BACKWARD_SCORES),
                            codes="nwot" in wanted, macs="flops" in wanted)
     lazy: dict[str, Callable[[], float]] = {
-        "params": lambda: float(sum(np.prod(w.shape) for w in jax.tree_util.tree_leaves(variables["params"]))),
+        "params": lambda: float(num_params(variables["params"])),
         "flops": lambda: float(fwd.macs // n),
         "nwot": lambda: baselines.nwot_value(np.stack([np.asarray(k) for k in fwd.kernels]), name),
         "jacob_cov": lambda: baselines.jacob_cov_value(_input_gradient(t, fwd, batch.inputs).reshape(n, -1), name),

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nasi_nal.errors import NasiNalError, UnknownScoreError
+from nasi_nal.networks.common import num_params
 from nasi_nal.scores import baselines, blockwise, ntk
 from nasi_nal.scores.common import (
     CellScores,
@@ -156,7 +157,7 @@ def score_cell(
             if score in arrays:
                 values[score] = _finish(score, arrays[score], batch, num_outputs, name)
             elif score == "params":
-                values[score] = float(sum(np.prod(w.shape) for w in jax.tree_util.tree_leaves(variables["params"])))
+                values[score] = float(num_params(variables["params"]))
             elif score == "flops":
                 values[score] = baselines.flops(model, variables, batch, key, name)
             else:
