@@ -9,9 +9,9 @@
 Cells are drawn without replacement with ``numpy.random.default_rng(seed)`` from the table's rows; each cell's
 network (``nasi_nal.networks.build``, proxy size unless ``--full``) is initialized with
 ``jax.random.fold_in(PRNGKey(seed), table row)`` and scored on one fixed batch with every score by
-``nasi_nal.scores.joint.score_cell``: ``--method auto`` (default) runs NAS-Bench-201 networks through blocks
-compiled once for the whole run (``nasi_nal.scores.blockwise``) and compiles one program per cell for the rest
-(NB101, the exact NTK scores); ``--method joint`` compiles one program per cell for everything. ``--workers N``
+``nasi_nal.scores.joint.score_cell``: ``--method auto`` (default) runs NAS-Bench-201 and -101 networks through
+blocks compiled once for the whole run (``nasi_nal.scores.blockwise``) and compiles one program per cell for the
+exact NTK scores; ``--method joint`` compiles one program per cell for everything. ``--workers N``
 scores cells in N processes side by side (compilation is single-threaded). Each cell's result is appended to
 ``benchmarks/results/<run>.jsonl.partial`` (``.partial.<pid>`` per worker) as soon as it is computed, and a rerun
 with the same settings reuses those lines (resumable). The summary -- Spearman and Kendall correlation with accuracy,
@@ -262,7 +262,7 @@ def run(
     network = dict(PROXY_CONFIGS[space]) if not full else {"size": "full (benchmark) networks"}
     network.update(overrides)
     summary = {
-        "command": "python benchmarks/correlation.py " + " ".join(sys.argv[1:]) if __name__ == "__main__" else None,
+        "command": "python " + " ".join(sys.argv),  # this script's, or that of the script calling run (the table)
         "config": config,
         "cells": len(records),
         "table": table_path.name,
@@ -298,6 +298,7 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{summary['seconds_per_cell']['mean']:.2f} s per cell "
         f"(median {summary['seconds_per_cell']['median']:.2f} s, all scores)",
         f"- seed {c['seed']}; intervals: percentile bootstrap over cells, 1,000 resamples",
+        *([f"- command: `{summary['command']}`"] if summary.get("command") else []),
         "",
         "| score | cells | failed | Spearman | 95% CI | Kendall | 95% CI |",
         "| --- | ---: | ---: | ---: | --- | ---: | --- |",

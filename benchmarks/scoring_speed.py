@@ -1,18 +1,20 @@
-"""Seconds per cell to score NAS-Bench-201 networks at initialization: blockwise vs one program per cell.
+"""Seconds per cell to score networks at initialization: blockwise vs one program per cell.
 
-    python benchmarks/scoring_speed.py --out benchmarks/results/scoring_speed_cpu.json          # the committed run
-    python benchmarks/scoring_speed.py --cells 20 --baseline-cells 3 --channels 4 --cells-per-stage 1  # a smoke run
+    python benchmarks/scoring_speed.py --out benchmarks/results/scoring_speed_cpu.json          # full NB201 networks
+    python benchmarks/scoring_speed.py --space nb101 --proxy --out benchmarks/results/scoring_speed_nb101_cpu.json
+    python benchmarks/scoring_speed.py --cells 20 --baseline-cells 3 --proxy --override channels=4  # a smoke run
 
 For every score set (``--sets``) and method -- ``joint``, the per-cell baseline that compiles one XLA program
 for each network (``nasi_nal.scores.joint``), and ``blockwise``, which compiles each block of the space once and
 chains them per cell (``nasi_nal.scores.blockwise``) -- a fresh process initializes and scores random cells
-(``nasi_nal.spaces.nb201.sample`` with ``--seed``) on one batch of Gaussian inputs and random labels (the speed
-does not depend on the pixels), and records per cell: wall seconds end to end (init + scores), seconds spent in
-XLA compilation (``jax.monitoring``'s backend-compile events) and their count. Reported per (set, method): mean
-seconds per cell over all cells (the amortised cost, first-cell compilation included), mean compile and
-run (= total - compile) seconds, median seconds per cell, compiles in total, and the process's peak resident
-memory. The PyTorch reference figures of the scoring-speed issue (same network, batch and CPU) are printed
-beside the results; they are not measured here.
+(the space's ``sample`` with ``--seed``: uniform for NB201; for NB101 the official ``random_spec`` draw, which
+favours small cells) of ``--space`` at the benchmark's size or, with ``--proxy``, the proxy size, on one batch of
+Gaussian inputs and random labels (the speed does not depend on the pixels), and records per cell: wall seconds end
+to end (init + scores), seconds spent in XLA compilation (``jax.monitoring``'s backend-compile events) and their
+count. Reported per (set, method): mean seconds per cell over all cells (the amortised cost, first-cell compilation
+included), mean compile and run (= total - compile) seconds, median seconds per cell, compiles in total, and the
+process's peak resident memory. The PyTorch reference figures of the scoring-speed issue (full NB201 network, same
+batch and CPU) are printed beside the NB201 full-size results; they are not measured here.
 """
 from __future__ import annotations
 
@@ -40,10 +42,10 @@ def measure(method: str, names: list[str], cells: int, seed: int, batch_size: in
     import jax
     import numpy as np
 
-    from nasi_nal.networks.nb201 import NB201Network
+    from nasi_nal.networks.build import build
     from nasi_nal.scores import make_batch
     from nasi_nal.scores.joint import score_cell
-    from nasi_nal.spaces import nb201
+    from nasi_nal.spaces import nb101, nb201
 
     compiles: list[float] = []
 
@@ -51,6 +53,9 @@ def measure(method: str, names: list[str], cells: int, seed: int, batch_size: in
         if event == "/jax/core/compile/backend_compile_duration":
             compiles.append(duration)
 
+    fields = dict(network)
+    space, proxy = fields.pop("space"), fields.pop("proxy")
+    sample = {"nb201": nb201.sample, "nb101": nb101.sample}[space]
     key = jax.random.PRNGKey(seed)
     batch = make_batch(key, batch_size, inputs="gaussian", targets="random")
     rng = np.random.default_rng(seed)
@@ -58,11 +63,11 @@ def measure(method: str, names: list[str], cells: int, seed: int, batch_size: in
     jax.monitoring.register_event_duration_secs_listener(listen)
     try:
         for i in range(cells):
-            arch = nb201.sample(rng)
+            cell = sample(rng)
             before = len(compiles)
             start = time.perf_counter()
-            _, result = score_cell(NB201Network(arch, **network), None, batch, names,
-                                   key=jax.random.fold_in(key, i), name=arch.to_str(), method=method)
+            _, result = score_cell(build(space, cell, proxy=proxy, **fields), None, batch, names,
+                                   key=jax.random.fold_in(key, i), name=str(cell), method=method)
             seconds = time.perf_counter() - start
             new = compiles[before:]
             rows.append({"seconds": seconds, "compile_seconds": float(sum(new)), "compiles": len(new),
@@ -96,6 +101,7 @@ def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_s
     import jax
 
     results = []
+    comparable = network == {"space": "nb201", "proxy": False}  # the PyTorch figures are for full NB201 networks
     context = multiprocessing.get_context("spawn")
     for score_set in sets:
         names = score_set.split("+")
@@ -105,12 +111,13 @@ def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_s
             with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
                 out = pool.submit(measure, method, names, n, seed, batch_size, network).result()
             entry = {"set": score_set, "method": method, **summarize(out["rows"]),
-                     "peak_rss_mib": out["peak_rss_mib"], "torch_reference_seconds": TORCH_REFERENCE.get(score_set)}
+                     "peak_rss_mib": out["peak_rss_mib"],
+                     "torch_reference_seconds": TORCH_REFERENCE.get(score_set) if comparable else None}
             results.append(entry)
             print(json.dumps(entry), flush=True)
     return {
         "command": "python benchmarks/scoring_speed.py " + " ".join(sys.argv[1:]),
-        "network": {"space": "nb201", **network},
+        "network": network,
         "batch": f"{batch_size} examples, i.i.d. N(0, 1) inputs, uniform random labels",
         "seed": seed,
         "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
@@ -123,7 +130,7 @@ def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_s
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        "# Scoring speed: NAS-Bench-201 cells at initialization",
+        f"# Scoring speed: {report['network']['space']} cells at initialization",
         "",
         f"- network {json.dumps(report['network'])}; batch {report['batch']}; seed {report['seed']}",
         f"- device {report['device']} ({report['host']}), jax {report['jax']}",
@@ -150,11 +157,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--baseline-cells", type=int, default=30, help="cells per set for the per-cell program")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--channels", type=int, default=16)
-    p.add_argument("--cells-per-stage", type=int, default=5)
+    p.add_argument("--space", choices=("nb201", "nb101"), default="nb201")
+    p.add_argument("--proxy", action="store_true", help="the proxy networks instead of the benchmark's full size")
+    p.add_argument("--override", action="append", default=[], metavar="FIELD=INT",
+                   help="network field on top of the size, e.g. channels=8 (repeatable)")
     p.add_argument("--out", type=pathlib.Path, help="write the report here (.json, and .md beside it)")
     args = p.parse_args(argv)
-    network = {"channels": args.channels, "cells_per_stage": args.cells_per_stage}
+    network: dict[str, Any] = {"space": args.space, "proxy": args.proxy}
+    for item in args.override:
+        field, _, value = item.partition("=")
+        if not value.lstrip("-").isdigit():
+            raise SystemExit(f"--override {item!r}: use FIELD=INT, e.g. channels=8")
+        network[field] = int(value)
     report = run([s for s in args.sets.split(",") if s], args.cells, args.baseline_cells, args.seed,
                  args.batch_size, network)
     if args.out:

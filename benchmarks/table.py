@@ -16,11 +16,17 @@ every section JSON present in ``<out>``, so pieces run separately compose):
    (computed by ``benchmarks/correlation.py``, resumable per cell; ``--workers N`` scores in N processes), plus
    the NAL graph-attention model's cell log-likelihood on the NAS-Bench-101 cells it never saw; published values
    of the peers beside ours. The full settings score NAS-Bench-201 cells with the benchmark's own network (the
-   published correlations are for it) and NAS-Bench-101 cells with the proxy network, on batches of 64.
+   published correlations are for it) and NAS-Bench-101 cells with the proxy network, on batches of 64. The exact
+   NTK scores (one gradient per example and logit: minutes per full-size cell on a CPU) are the "costly" set: a
+   smaller sample of their own (60 NB201, 40 NB101 cells: ~30 s per cell here) on the proxy networks with a batch
+   of 8, beside NASI's trace estimator on the same cells.
 2. Search: for each space and method (``random``, each baseline score, ``nasi``, ``nal``, ``nal+nasi``) and each
    seed, one ``nasi_nal.search(...)`` run (one JSON per unit, reused on rerun); the table accuracy of the chosen
    cell (mean +- std over seeds), the best in the candidate pool and in the table, and the search cost (wall
-   seconds, device); published anchors beside them.
+   seconds, device); published anchors beside them. The full settings search NAS-Bench-201 only, without the
+   exact-NTK rankings (their cost is section 1's costly set): a NAS-Bench-101 sample holds ~5% of the cells a
+   search proposes, and section 1's pool search over its scored cells stands for the NAS-Bench-101 search. NASI's
+   supernet takes 20 steps (the paper's 100 take most of an hour per seed on a 2-core CPU).
 3. Training of winners: every ``summary.json`` the trainer wrote under ``--runs``.
 
 Inputs are never guessed: ``--nb201-table``, ``--nb101-table``, ``--images`` (else the files of the reference
@@ -59,33 +65,49 @@ NAL_SCORE = "nal_log_prob"  # the GAT's log P(ops) + log P(edges | ops), NB101 c
 
 
 @dataclasses.dataclass(frozen=True)
+class CostlyScores:
+    """Section 1 scores too costly for every sampled cell (the exact NTK needs one gradient per example and logit):
+    a sample of their own, scored on the proxy network with a smaller batch, reported in rows of their own."""
+
+    scores: tuple[str, ...]
+    cells: dict[str, int]  # per space
+    batch_size: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     """Everything that fixes the table's numbers. ``FULL`` is the documented setting, ``QUICK`` the CI one."""
 
     cells: dict[str, int]  # section 1: cells drawn from each table
-    scores: tuple[str, ...]  # section 1: scores correlated (the NAL log-likelihood is added on NB101)
+    scores: tuple[str, ...]  # section 1: scores on every drawn cell (the NAL log-likelihood is added on NB101)
+    costly: CostlyScores | None  # section 1: scores correlated on a cheaper setting of their own
     batch_size: int  # section 1 scoring batch
     input_size: int  # section 1 side of Gaussian inputs
     network_overrides: dict[str, dict[str, int]]  # section 1: fields on top of the proxy networks
     full_networks: tuple[str, ...]  # section 1: spaces scored with the benchmark-size network, not the proxy
+    search_spaces: tuple[str, ...]  # section 2: spaces searched
     seeds: int  # section 2: searches per (space, method)
     methods: tuple[str, ...]  # section 2
     candidates: int  # section 2: proposals per search (NASWOT's N = 100)
     search_batch_size: int | None  # section 2 scoring batch; None: the pipeline's default
-    nasi_steps: int | None  # section 2: supernet steps of method "nasi" on nb201; None: NASI's 100
+    nasi_steps: int | None  # section 2: supernet steps of method "nasi" on nb201; None: NASI's 100 (the full
+    # settings take 20: a step of the masked supernet at batch 64 takes seconds on this 2-core CPU)
     seed: int = 0  # section 1 sampling and initialisation seed
 
 
+EXACT_NTK = ("ntk_trace", "ntk_cond")  # one gradient per example and logit: > 200 s per full-size NB201 cell here
 ALL_METHODS = ("random", *sorted(s for s in SCORES if s not in ("nasi_trace",)), "nasi", "nal", "nal+nasi")
-FULL = Settings(cells={"nb201": 1000, "nb101": 1000}, scores=tuple(SCORES), batch_size=64, input_size=32,
-                network_overrides={}, full_networks=("nb201",), seeds=10, methods=ALL_METHODS, candidates=100, search_batch_size=None,
-                nasi_steps=None)
-QUICK = Settings(cells={"nb201": 3, "nb101": 3}, scores=("params", "nwot", "nasi_trace"), batch_size=8,
+FULL = Settings(cells={"nb201": 1000, "nb101": 1000}, scores=tuple(s for s in SCORES if s not in EXACT_NTK),
+                costly=CostlyScores((*EXACT_NTK, "nasi_trace"), cells={"nb201": 60, "nb101": 40}, batch_size=8),
+                batch_size=64, input_size=32, network_overrides={}, full_networks=("nb201",),
+                search_spaces=("nb201",), seeds=10, methods=tuple(m for m in ALL_METHODS if m not in EXACT_NTK),
+                candidates=100, search_batch_size=None, nasi_steps=20)
+QUICK = Settings(cells={"nb201": 3, "nb101": 3}, scores=("params", "nwot", "nasi_trace"),
+                 costly=CostlyScores(("ntk_trace",), cells={"nb201": 3, "nb101": 3}, batch_size=4), batch_size=8,
                  input_size=16,
                  network_overrides={"nb201": {"channels": 4}, "nb101": {"stem_channels": 4, "num_stacks": 1}},
-                 full_networks=(),
-                 seeds=2, methods=("random", "nal", "nal+nasi", "nwot"), candidates=2, search_batch_size=8,
-                 nasi_steps=2)
+                 full_networks=(), search_spaces=SPACES, seeds=2, methods=("random", "nal", "nal+nasi", "nwot"),
+                 candidates=2, search_batch_size=8, nasi_steps=2)
 
 # Published values beside ours. ``checked``: True when the figure was read in the primary source cited (the
 # paper's text or the authors' own results files) while writing this table; False when only a secondary source
@@ -191,37 +213,47 @@ def _digest(payload: Any) -> str:
 def section1(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: Settings,
              out: pathlib.Path, progress: bool = False, workers: int = 1) -> dict[str, Any]:
     """Correlations of every score (and, on NB101, the NAL log-likelihood) with the table's accuracy."""
+    t0 = time.perf_counter()
+    main = _correlate(space, table, images, settings, out, settings.scores, settings.cells[space],
+                      settings.batch_size, space in settings.full_networks, progress, workers)
+    correlations = main["correlations"]
+    nal_note = "the GAT is trained on NAS-Bench-101 cells; it has no likelihood for NAS-Bench-201 cells"
+    if space == "nb101":
+        correlations[NAL_SCORE], nal_note = _nal_correlation(table, main["records"], settings.seed)
+    result = {**main, "space": space, "nal_note": nal_note, "costly": None}
+    if settings.costly is not None and settings.costly.scores:
+        c = settings.costly
+        result["costly"] = _correlate(space, table, images, settings, out, c.scores, c.cells[space], c.batch_size,
+                                      False, progress, workers)
+    result["wall_seconds"] = time.perf_counter() - t0
+    result["pool_search"] = pool_search(result["records"], list(correlations), settings.candidates, settings.seeds)
+    report.write_json(out / "section1" / f"{space}.json", result)
+    return result
+
+
+def _correlate(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: Settings, out: pathlib.Path,
+               scores: Sequence[str], cells: int, batch_size: int, full: bool, progress: bool,
+               workers: int) -> dict[str, Any]:
+    """One ``benchmarks/correlation.py`` run into ``<out>/section1`` (resumable per cell): its summary and records."""
     inputs, targets = ("real", "real") if images is not None else ("gaussian", "random")
     folder = out / "section1"
     folder.mkdir(parents=True, exist_ok=True)
-    config = dict(space=space, table=table.name, cells=settings.cells[space], scores=settings.scores,
-                  batch_size=settings.batch_size, inputs=inputs, input_size=settings.input_size,
-                  overrides=settings.network_overrides.get(space, {}), seed=settings.seed,
-                  images=images.name if images else None, full=space in settings.full_networks)
+    overrides = settings.network_overrides.get(space, {})
+    config = dict(space=space, table=table.name, cells=cells, scores=tuple(scores), batch_size=batch_size,
+                  inputs=inputs, input_size=settings.input_size, overrides=overrides, seed=settings.seed,
+                  images=images.name if images else None, full=full)
     tag = f"corr_{space}_{_digest(config)}"
-    t0 = time.perf_counter()
-    summary = correlation.run(space, str(table), settings.cells[space], settings.seed, settings.scores,
-                              settings.batch_size, inputs, targets, str(images) if images else None,
-                              full=config["full"], overrides=settings.network_overrides.get(space, {}),
+    summary = correlation.run(space, str(table), cells, settings.seed, scores, batch_size, inputs, targets,
+                              str(images) if images else None, full=full, overrides=overrides,
                               input_size=settings.input_size, out_dir=folder, tag=tag, progress=progress,
                               workers=workers)
     by_row = correlation._read_partials(folder, tag)
     rows = np.random.default_rng(settings.seed).choice(  # the rows correlation.run drew, in its order
-        _table_len(space, table), min(settings.cells[space], _table_len(space, table)), replace=False)
+        _table_len(space, table), min(cells, _table_len(space, table)), replace=False)
     records = [by_row[int(r)] for r in rows]
-    correlations = summary["correlations"]
-    nal_note = "the GAT is trained on NAS-Bench-101 cells; it has no likelihood for NAS-Bench-201 cells"
-    if space == "nb101":
-        correlations[NAL_SCORE], nal_note = _nal_correlation(table, records, settings.seed)
-    result = {
-        "space": space, "config": config, "summary": {k: v for k, v in summary.items() if k != "correlations"},
-        "correlations": correlations, "nal_note": nal_note,
-        "records": [{"cell": r["cell"], "accuracy": r["accuracy"], "scores": r["scores"]} for r in records],
-        "wall_seconds": time.perf_counter() - t0,
-    }
-    result["pool_search"] = pool_search(result["records"], list(correlations), settings.candidates, settings.seeds)
-    report.write_json(folder / f"{space}.json", result)
-    return result
+    return {"config": config, "summary": {k: v for k, v in summary.items() if k != "correlations"},
+            "correlations": summary["correlations"],
+            "records": [{"cell": r["cell"], "accuracy": r["accuracy"], "scores": r["scores"]} for r in records]}
 
 
 def pool_search(records: list[dict], scores: Sequence[str], pool_size: int, seeds: int) -> dict[str, Any]:
@@ -296,7 +328,8 @@ def section2(space: str, table: pathlib.Path, images: pathlib.Path | None, setti
             config = pipeline.SearchConfig(
                 space=space, method=method, candidates=1 if _one_shot(space, method) else settings.candidates,
                 top_k=1, seed=seed, table=str(table), data=data, labels="real" if data != "gaussian" else "random",
-                batch_size=settings.search_batch_size, nasi_steps=settings.nasi_steps)
+                batch_size=settings.search_batch_size, unscorable="last",
+                nasi_steps=settings.nasi_steps if method == "nasi" else None)  # the others do not read it
             units.append(_search_unit(config, folder / f"{space}__{method}__seed{seed}.json"))
         methods[method] = _summarize_method(units)
     table_acc = _table_accuracies(space, table)
@@ -349,6 +382,7 @@ def _summarize_method(units: list[dict[str, Any]]) -> dict[str, Any]:
         "accuracy_std": float(found.std()) if found.size else None,
         "pool_best_mean": float(pb.mean()) if pb.size else None,
         "wall_seconds_mean": float(walls.mean()), "device": units[0]["environment"]["device"],
+        "unscorable_candidates": sum(bool(c.get("errors")) for u in units for c in u["candidates"]),
         "platform": units[0]["environment"]["platform"],
         "ranking_score": units[0]["ranking_score"],
         "picks": [{"seed": u["config"]["seed"], "cell": u["winners"][0]["summary"], "accuracy": p}
@@ -428,24 +462,35 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
         sm = res["summary"]
         lines += [f"### {space}: {sm['cells']} cells of `{sm['table']}`", "",
                   f"- accuracy: {sm['accuracy']}; data: {sm['data']}",
-                  f"- networks: {json.dumps(sm['network'])}; device {sm['device']}; "
-                  f"{sm['seconds_per_cell']['mean']:.2f} s per cell (all scores)",
-                  f"- NAL log-likelihood: {res['nal_note']}", "",
-                  "| score | cells | Spearman [95% CI] | Kendall [95% CI] | published | source |",
+                  f"- networks: {json.dumps(sm['network'])}; batch {res['config']['batch_size']}; device "
+                  f"{sm['device']}; {sm['seconds_per_cell']['mean']:.2f} s per cell (all scores)",
+                  f"- NAL log-likelihood: {res['nal_note']}"]
+        costly = res.get("costly")
+        if costly:
+            cs = costly["summary"]
+            lines.append(f"- rows marked (costly): their own {cs['cells']} cells, networks "
+                         f"{json.dumps(cs['network'])}, batch {costly['config']['batch_size']}, "
+                         f"{cs['seconds_per_cell']['mean']:.2f} s per cell "
+                         "(the exact NTK needs one gradient per example and logit)")
+        lines += ["", "| score | cells | Spearman [95% CI] | Kendall [95% CI] | published | source |",
                   "| --- | ---: | --- | --- | --- | --- |"]
-        for name, e in res["correlations"].items():
+        entries = [(name, e, "") for name, e in res["correlations"].items()]
+        entries += [(name, e, "costly") for name, e in (costly or {}).get("correlations", {}).items()]
+        for name, e, setting in entries:
             pub = [p for p in PUBLISHED_CORRELATIONS if p["score"] == name and p["space"] == space]
             pub_text = "; ".join(_pub_value(p) for p in pub) or "-"
             src = "; ".join(p["source"] for p in pub) or "-"
-            label = f"{name} (lower is better)" if e.get("lower_is_better") else name
+            label = (name + (" (lower is better)" if e.get("lower_is_better") else "")
+                     + (" (costly)" if setting else ""))
             if e.get("spearman") is None:
                 lines.append(f"| {label} | {e['cells']} | - ({e.get('note', '')}) | - | {pub_text} | {src} |")
             else:
                 sp, kt = e["spearman_ci95"], e["kendall_ci95"]
                 lines.append(f"| {label} | {e['cells']} | {e['spearman']:.3f} [{sp[0]:.3f}, {sp[1]:.3f}] | "
                              f"{e['kendall']:.3f} [{kt[0]:.3f}, {kt[1]:.3f}] | {pub_text} | {src} |")
-            s1_rows.append([space, name, e["cells"], e.get("spearman"), *(e.get("spearman_ci95") or [None, None]),
-                            e.get("kendall"), *(e.get("kendall_ci95") or [None, None]), "ours", ""])
+            s1_rows.append([space, name, setting or "main", e["cells"], e.get("spearman"),
+                            *(e.get("spearman_ci95") or [None, None]), e.get("kendall"),
+                            *(e.get("kendall_ci95") or [None, None]), "ours", ""])
         ps = res.get("pool_search")
         if ps:
             lines += ["", f"Pool search on these cells (NASWOT-style): {ps['seeds']} random pools of {ps['pool_size']} "
@@ -460,11 +505,11 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
     lines += ["Peers without an implementation here: " + "; ".join(
         f"{p['score']} on {p['space']}: {_pub_value(p)} ({p['source']})" for p in others), ""]
     for p in PUBLISHED_CORRELATIONS:
-        s1_rows.append([p["space"], p["score"], None, p["value"] if p["statistic"] == "spearman" else None, None,
-                        None, p["value"] if p["statistic"] == "kendall" else None, None, None,
+        s1_rows.append([p["space"], p["score"], None, None, p["value"] if p["statistic"] == "spearman" else None,
+                        None, None, p["value"] if p["statistic"] == "kendall" else None, None, None,
                         _origin(p), p["source"]])
-    _write_csv(out / "section1.csv", ["space", "score", "cells", "spearman", "spearman_lo", "spearman_hi", "kendall",
-                                      "kendall_lo", "kendall_hi", "origin", "source"], s1_rows)
+    _write_csv(out / "section1.csv", ["space", "score", "setting", "cells", "spearman", "spearman_lo", "spearman_hi",
+                                      "kendall", "kendall_lo", "kendall_hi", "origin", "source"], s1_rows)
 
     lines += ["## 2. Search", ""]
     s2_rows = []
@@ -485,6 +530,12 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
                          f"{m['platform']}: {m['device']} |")
             s2_rows.append([space, method, m["seeds"], m["picks_in_table"], m["accuracy_mean"], m["accuracy_std"],
                             m["pool_best_mean"], res["table_best"], m["wall_seconds_mean"], m["device"], "ours", ""])
+        unscorable = {k: m.get("unscorable_candidates") for k, m in res["methods"].items()
+                      if m.get("unscorable_candidates")}
+        if unscorable:
+            lines += ["", "Candidates whose ranking score could not be computed were ranked last (their errors are in "
+                      "the unit JSONs), summed over the seeds: " + ", ".join(f"{k} {v}" for k, v in unscorable.items())
+                      + "."]
         if any(m["picks_in_table"] < m["seeds"] for m in res["methods"].values()):
             lines += ["", "Picks outside the table have no accuracy and are left out of the mean: a NAS-Bench-101 "
                       "sample holds few of the cells a search proposes. Pass the official NAS-Bench-101 tfrecord for "
@@ -584,22 +635,24 @@ def _plot_scatter(out: pathlib.Path, res: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(res["correlations"])
-    cols = min(4, len(names))
-    rows = -(-len(names) // cols)
+    panels = [(name, name, res) for name in res["correlations"]]
+    if res.get("costly"):
+        panels += [(f"{name} (costly)", name, res["costly"]) for name in res["costly"]["correlations"]]
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        pts = [(r["scores"].get(name), r["accuracy"]) for r in res["records"]]
+    for ax, (title, name, part) in zip(axes.flat, panels):
+        pts = [(r["scores"].get(name), r["accuracy"]) for r in part["records"]]
         pts = [(s, a) for s, a in pts if s is not None and np.isfinite(s)]
         if pts:
             s, a = np.array(pts).T
             if np.all(s > 0) and s.max() / max(s.min(), 1e-300) > 1e3:
                 ax.set_xscale("log")
             ax.scatter(s, a, s=6, alpha=0.6)
-        rho = res["correlations"][name].get("spearman")
-        ax.set_title(f"{name}  rho={_fmt(rho, 2)}", fontsize=8)
+        rho = part["correlations"][name].get("spearman")
+        ax.set_title(f"{title}  rho={_fmt(rho, 2)}", fontsize=8)
         ax.tick_params(labelsize=6)
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(panels):]:
         ax.set_axis_off()
     fig.suptitle(f"{res['space']}: score vs accuracy ({len(res['records'])} cells)", fontsize=9)
     _save(fig, out / "plots" / f"section1_{res['space']}_scatter.png")
@@ -642,7 +695,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     p.add_argument("--space", choices=SPACES, action="append", help="run only this space (repeatable)")
     p.add_argument("--quick", action="store_true", help="tiny samples and networks, 2 seeds (CI)")
     p.add_argument("--methods", help="comma-separated section 2 methods (default: the settings')")
-    p.add_argument("--scores", help="comma-separated section 1 scores (default: the settings')")
+    p.add_argument("--scores", help="comma-separated section 1 scores (default: the settings'; those of the "
+                   "settings' costly set keep its cheaper setting)")
     p.add_argument("--cells", type=int, help="section 1 cells per space (default: the settings')")
     p.add_argument("--seeds", type=int, help="section 2 seeds (default: the settings')")
     p.add_argument("--candidates", type=int, help="section 2 candidates per search (default: the settings')")
@@ -660,13 +714,19 @@ def main(argv: Sequence[str] | None = None) -> str:
         bad = [s for s in args.scores.split(",") if s not in SCORES]
         if bad:
             raise NasiNalError(f"--scores {bad}: choose from {', '.join(sorted(SCORES))}")
-        settings = dataclasses.replace(settings, scores=tuple(args.scores.split(",")))
+        chosen = args.scores.split(",")
+        costly = settings.costly.scores if settings.costly else ()
+        settings = dataclasses.replace(
+            settings, scores=tuple(s for s in chosen if s in settings.scores or s not in costly),
+            costly=settings.costly and dataclasses.replace(settings.costly,
+                                                           scores=tuple(s for s in chosen if s in costly)))
     for field in ("cells", "seeds", "candidates"):
         value = getattr(args, field)
         if value is not None and value < 1:
             raise NasiNalError(f"--{field} must be >= 1, got {value}")
     if args.cells:
-        settings = dataclasses.replace(settings, cells={s: args.cells for s in SPACES})
+        settings = dataclasses.replace(settings, cells={s: args.cells for s in SPACES}, costly=settings.costly and
+                                       dataclasses.replace(settings.costly, cells={s: args.cells for s in SPACES}))
     if args.seeds:
         settings = dataclasses.replace(settings, seeds=args.seeds)
     if args.candidates:
@@ -693,7 +753,11 @@ def main(argv: Sequence[str] | None = None) -> str:
             continue
         if 1 in sections:
             section1(space, table, inputs["images"], settings, out, progress=args.progress, workers=args.workers)
-        if 2 in sections:
+        if 2 in sections and space not in settings.search_spaces:
+            not_run[f"s2_{space}"] = (f"the {name} settings search {', '.join(settings.search_spaces)} only: "
+                                      "a NAS-Bench-101 sample holds few of the cells a search proposes, so section 1's "
+                                      "pool search over the scored sample stands for the search here")
+        elif 2 in sections:
             section2(space, table, inputs["images"], settings, out)
     if 3 in sections:
         if args.runs is None:

@@ -55,7 +55,8 @@ class SearchConfig:
 
     space: str = "nb101"
     method: str = "nal+nasi"
-    candidates: int = 16  # proposals to score; each compiles its proxy network (~5 s per cell on a 2-core CPU)
+    candidates: int = 16  # proposals to score: NB201/NB101 blockwise (blocks compile once, then < 1 s per cell on
+    # a 2-core CPU), DARTS and the exact NTK scores one program per cell (~5 s each there)
     top_k: int | None = None  # winners reported (and trained with train=True); None: min(5, candidates)
     seed: int = 0
     cells: tuple[str, ...] = ()  # user-given cells (arch strings, JSON, NB101 hashes) ranked with the proposals
@@ -65,6 +66,9 @@ class SearchConfig:
     mu: float = 2.0  # NASI's penalty weight in R = T - mu * max(0, T - nu)
     nu: float | None = None  # NASI's trace constraint; None: adaptive, the nu_quantile of the candidates' traces
     nu_quantile: float = 0.9
+    unscorable: str = "fail"  # a candidate whose ranking score cannot be computed (e.g. jacob_cov of a cell whose
+    # output ignores its input): "fail" stops with an error naming it; "last" ranks it after every scored candidate
+    # and keeps the error in the report
     nasi_steps: int | None = None  # supernet search steps T (method "nasi" on nb201 / darts); None: NASI's 100
     table: str | None = None  # NAS-Bench table for true accuracies: nb101 tfrecord/npz cache/sample, nb201 CSV
     output: str | None = None  # JSON report path; PNGs of the winners are written beside it
@@ -86,12 +90,13 @@ class Candidate:
     scores: dict[str, float] = dataclasses.field(default_factory=dict)
     params: int | None = None  # trainable parameters of the full-size benchmark network
     table_accuracy: float | None = None  # percent; see SearchResult.table_metric
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)  # scores it could not get (unscorable="last")
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rank": self.rank, "key": self.key, "summary": self.summary, "cell": _cell_json(self.cell),
             "proposal_log_prob": self.proposal_log_prob, "scores": self.scores, "params": self.params,
-            "table_accuracy": self.table_accuracy,
+            "table_accuracy": self.table_accuracy, "errors": self.errors,
         }
 
 
@@ -259,6 +264,8 @@ def _validate(config: SearchConfig) -> None:
         raise NasiNalError(f"--candidates must be >= 1, got {config.candidates}")
     if not 1 <= config.top_k <= config.candidates:  # top_k is set by now (search() fills the default)
         raise NasiNalError(f"--top-k {config.top_k} must lie between 1 and --candidates ({config.candidates})")
+    if config.unscorable not in ("fail", "last"):
+        raise NasiNalError(f"--unscorable {config.unscorable!r}: choose 'fail' or 'last'")
     if config.labels not in ("random", "real"):
         raise NasiNalError(f"unknown labels mode {config.labels!r}: choose 'random' or 'real'")
     if config.labels == "real" and config.data == "gaussian":
@@ -344,9 +351,12 @@ def _score_all(config: SearchConfig, cands: list[Candidate], score: str, key: ja
         model = build(config.space, cand.cell, proxy=True)
         # the fastest correct path: blockwise (nothing compiled per cell) where it applies, else one program
         _, result = score_cell(model, None, batch, [score], key=jax.random.fold_in(k_init, i), name=cand.summary)
+        if score in result.errors and config.unscorable == "fail":
+            raise NasiNalError(f"{result.errors[score]} (--unscorable last ranks such cells last instead)")
         if score in result.errors:
-            raise NasiNalError(result.errors[score])
-        cand.scores[score] = result.values[score]
+            cand.errors[score] = result.errors[score]
+        else:
+            cand.scores[score] = result.values[score]
 
 
 def search(config: SearchConfig | None = None, *, quiet: bool = True, **overrides: Any) -> SearchResult:
@@ -422,11 +432,14 @@ def _rank_scores(config: SearchConfig, cands: list[Candidate], key: jax.Array, q
         return "nal_log_prob", True
     if config.method in ("nal+nasi", "nasi"):
         _score_all(config, cands, "nasi_trace", key, quiet)
-        traces = np.array([c.scores["nasi_trace"] for c in cands])
+        scored = [c for c in cands if "nasi_trace" in c.scores]
+        if not scored:
+            raise NasiNalError("no candidate has a NASI trace (see each candidate's errors): nothing to rank")
+        traces = np.array([c.scores["nasi_trace"] for c in scored])
         nu = config.nu if config.nu is not None else scores.adaptive_nu(traces, config.nu_quantile)
         details.update(mu=config.mu, nu=nu, nu_rule="fixed" if config.nu is not None
                        else f"adaptive: quantile {config.nu_quantile} of the candidates' NASI traces")
-        for c in cands:
+        for c in scored:
             c.scores["nasi_penalized"] = float(scores.nasi_penalized(c.scores["nasi_trace"], config.mu, nu))
         return "nasi_penalized", True
     _score_all(config, cands, config.method, key, quiet)
@@ -437,7 +450,9 @@ def _order(cands: list[Candidate], score: str | None, higher_better: bool) -> li
     if score is None:
         return list(cands)
     sign = -1.0 if higher_better else 1.0
-    return [c for _, c in sorted(enumerate(cands), key=lambda ic: (sign * ic[1].scores[score], ic[0]))]
+    scored = [(i, c) for i, c in enumerate(cands) if score in c.scores]
+    unscored = [c for c in cands if score not in c.scores]  # unscorable="last": after the others, in proposal order
+    return [c for _, c in sorted(scored, key=lambda ic: (sign * ic[1].scores[score], ic[0]))] + unscored
 
 
 def _supernet(config: SearchConfig, key: jax.Array, quiet: bool) -> tuple[list[Candidate], dict[str, Any]]:

@@ -48,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="scoring batch size")
     p.add_argument("--mu", type=float, default=d.mu, help="NASI penalty weight")
     p.add_argument("--nu", type=float, default=d.nu, help="NASI trace constraint (default: adaptive)")
+    p.add_argument("--unscorable", choices=("fail", "last"), default=d.unscorable,
+                   help="a candidate whose ranking score cannot be computed: stop with an error (fail, default) or "
+                        "rank it last and keep its error in the report (last)")
     p.add_argument("--nasi-steps", type=int, default=d.nasi_steps, help="supernet search steps (--method nasi)")
     p.add_argument("--table", default=d.table, help="NAS-Bench table to look up true accuracies")
     p.add_argument("--output", default=d.output, help="JSON report path (winner PNGs are written beside it)")

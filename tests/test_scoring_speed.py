@@ -10,7 +10,7 @@ _SPEC.loader.exec_module(scoring_speed)
 
 def test_measure_counts_compiles_and_the_report_lists_every_method():
     # a width and batch no other test uses, so the first cell really compiles its blocks in this process
-    network = {"channels": 3, "cells_per_stage": 1}
+    network = {"space": "nb201", "proxy": True, "channels": 3}
     out = scoring_speed.measure("blockwise", ["grad_norm", "nwot"], 3, 0, 5, network)
     rows = out["rows"]
     assert len(rows) == 3 and out["peak_rss_mib"] > 0

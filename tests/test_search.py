@@ -11,6 +11,7 @@ import pytest
 import nasi_nal
 import nasi_nal.search as search_cli
 from nasi_nal import pipeline
+from nasi_nal.errors import NasiNalError
 from nasi_nal.spaces import nb201
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,6 +118,19 @@ def test_scored_search_is_deterministic_and_ranked(tmp_path):
     assert values == sorted(values, reverse=True)
     other = nasi_nal.search(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=4)
     assert [c.key for c in other.candidates] != [c["key"] for c in docs[0]["candidates"]]
+
+
+def test_unscorable_candidates_fail_or_rank_last():
+    constant = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|none~1|none~2|"  # output ignores the input
+    live = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    kw = dict(space="nb201", method="jacob_cov", candidates=1, top_k=1, batch_size=4, cells=(constant, live))
+    with pytest.raises(NasiNalError, match=r"jacob_cov.*--unscorable last"):
+        nasi_nal.search(**kw)
+    result = nasi_nal.search(**kw, unscorable="last")
+    keys = [c.key for c in result.candidates]
+    assert keys.index(constant) == len(keys) - 1 and result.winners[0].key != constant
+    assert "jacob_cov" in result.candidates[-1].errors and "jacob_cov" not in result.candidates[-1].scores
+    assert all("jacob_cov" in c.scores for c in result.candidates[:-1])
 
 
 def test_default_method_on_nb101_ranks_nal_proposals_by_nasi():

@@ -28,7 +28,8 @@ def _csv(path: pathlib.Path) -> list[dict]:
 def test_full_settings_are_the_documented_ones():
     assert table.FULL.cells == {"nb201": 1000, "nb101": 1000}
     assert table.FULL.seeds >= 10
-    assert set(table.FULL.scores) == set(SCORES)
+    assert set(table.FULL.scores) | set(table.FULL.costly.scores) == set(SCORES)  # some on a cheaper setting
+    assert min(table.FULL.costly.cells.values()) >= 40 and table.FULL.costly.batch_size >= 8
     for method in ("random", "nasi", "nal", "nal+nasi", "synflow", "nwot", "jacob_cov"):
         assert method in table.FULL.methods
 
@@ -68,6 +69,15 @@ def test_missing_inputs_are_marked_not_run(tmp_path, monkeypatch):
     env = json.loads((tmp_path / "out" / "environment.json").read_text())
     assert env["data"] == {"nb201": None, "nb101": None, "images": None}
     assert (tmp_path / "out" / "table.md").read_text() == text
+
+
+def test_full_settings_search_only_the_tabulated_spaces(tmp_path, monkeypatch):
+    monkeypatch.delenv("NASI_NAL_DATA", raising=False)
+    sample = tmp_path / "nb101_sample.npz"
+    sample.write_bytes(b"")  # never read: the full settings do not search NB-101
+    text = table.main(["--out", str(tmp_path / "out"), "--nb101-table", str(sample), "--section", "2"])
+    assert "### nb101: not run: the full settings search nb201 only" in text
+    assert not (tmp_path / "out" / "section2").exists()
 
 
 def test_bad_inputs_fail_with_a_clear_error(tmp_path):
@@ -117,8 +127,8 @@ def test_nal_correlation_leaves_out_the_experts(reference_file):
 def test_quick_nb201_structure_and_resume(tmp_path, reference_file):
     csv_path = reference_file("nb201_cifar10.csv")
     out = tmp_path / "out"
-    argv = ["--quick", "--out", str(out), "--nb201-table", str(csv_path), "--space", "nb201", "--scores", "params",
-            "--methods", "random,nal", "--section", "1", "--section", "2"]
+    argv = ["--quick", "--out", str(out), "--nb201-table", str(csv_path), "--space", "nb201", "--scores",
+            "params,ntk_trace", "--methods", "random,nal", "--section", "1", "--section", "2"]
     text = table.main(argv)
 
     s1 = json.loads((out / "section1" / "nb201.json").read_text())
@@ -128,9 +138,16 @@ def test_quick_nb201_structure_and_resume(tmp_path, reference_file):
     assert params["cells"] == 3 and -1.0 <= params["spearman"] <= 1.0
     assert s1["pool_search"]["pool_size"] == min(table.QUICK.candidates, 3)
     assert s1["pool_search"]["picks"]["params"]["pools"] == table.QUICK.seeds
+    assert list(s1["correlations"]) == ["params"]  # the costly score is correlated on its own setting
+    costly = s1["costly"]
+    assert costly["config"]["batch_size"] == table.QUICK.costly.batch_size and not costly["config"]["full"]
+    assert list(costly["correlations"]) == ["ntk_trace"] and costly["correlations"]["ntk_trace"]["cells"] == 3
+    assert all(r["scores"]["ntk_trace"] > 0 for r in costly["records"])
+    assert "| ntk_trace (costly) | 3 |" in text
     rows = _csv(out / "section1.csv")
     ours = [r for r in rows if r["origin"] == "ours"]
-    assert [(r["space"], r["score"]) for r in ours] == [("nb201", "params")]
+    assert [(r["space"], r["score"], r["setting"]) for r in ours] == [("nb201", "params", "main"),
+                                                                      ("nb201", "ntk_trace", "costly")]
     assert any(r["origin"].startswith("published") and r["score"] == "synflow" for r in rows)
 
     s2 = json.loads((out / "section2" / "nb201.json").read_text())
@@ -176,6 +193,7 @@ def test_quick_mode_every_section(tmp_path, reference_file):
     assert "not run" not in text
     s1 = json.loads((out / "section1" / "nb101.json").read_text())
     assert set(s1["correlations"]) == {*table.QUICK.scores, table.NAL_SCORE}
+    assert set(s1["costly"]["correlations"]) == set(table.QUICK.costly.scores)
     for space in ("nb201", "nb101"):
         s2 = json.loads((out / "section2" / f"{space}.json").read_text())
         assert list(s2["methods"]) == list(table.QUICK.methods)

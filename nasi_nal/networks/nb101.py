@@ -117,7 +117,7 @@ class MaxPool3x3(nn.Module):
     """
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:  # train: unused, the conv ops' signature
         return nn.max_pool(x, (3, 3), strides=(1, 1), padding="SAME")
 
 
@@ -232,10 +232,25 @@ class NB101Network(nn.Module):
             for cell in range(self.cells_per_stack):
                 x = NB101Cell(matrix, ops, channels, self.batch_norm, self.dtype,
                               name=f"stack{stack}_module{cell}")(x, train)
-        x = jnp.mean(x, axis=(1, 2))
-        return nn.Dense(self.num_classes, kernel_init=nn.initializers.xavier_uniform(),
-                        bias_init=nn.initializers.zeros, dtype=self.dtype, param_dtype=jnp.float32,
-                        name="logits")(x)
+        return head(self, x)
+
+
+def head(module: nn.Module, x: jax.Array) -> jax.Array:
+    """Global average pool -> dense to ``module.num_classes`` logits (layer ``logits``), inside a compact method."""
+    x = jnp.mean(x, axis=(1, 2))
+    return nn.Dense(module.num_classes, kernel_init=nn.initializers.xavier_uniform(), bias_init=nn.initializers.zeros,
+                    dtype=module.dtype, param_dtype=jnp.float32, name="logits")(x)
+
+
+class NB101Head(nn.Module):
+    """The network's head alone, its variables under the network's names (for blockwise scoring)."""
+
+    num_classes: int = 10
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return head(self, x)
 
 
 def param_count(matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str], *, stem_channels: int = 128,

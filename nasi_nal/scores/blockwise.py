@@ -9,12 +9,14 @@ forward pass (which returns the residuals of its VJP) and backward pass are ``ja
 and input shape, and a Python loop runs the tape forward and backward, dispatching compiled blocks. Once the
 first cells have compiled every block, a new cell compiles nothing.
 
-The arithmetic is the network's own: the blocks are the Flax modules :class:`NB201Network` is built of, applied
+The arithmetic is the network's own: the blocks are the Flax modules the network is built of, applied
 to the sub-trees of the network's variables, so every score equals the one from the per-cell program up to
 float32 rounding of differently fused programs (``tests/test_scores_blockwise.py``).
 
-Scores: :data:`BLOCKWISE_SCORES`. The exact NTK trace and condition number need per-example parameter Jacobians
-and stay on the per-cell joint program (``nasi_nal.scores.joint.score_cell`` routes them there).
+NAS-Bench-101 networks are taped the same way (projections, vertex ops, truncations; the output's channel
+concatenation as zero-padded parts summed, which is exact); DARTS networks are not taped yet. Scores:
+:data:`BLOCKWISE_SCORES`. The exact NTK trace and condition number need per-example parameter Jacobians and stay
+on the per-cell joint program (``nasi_nal.scores.joint.score_cell`` routes them there).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import numpy as np
 
 from nasi_nal.errors import NasiNalError, UnknownScoreError
 from nasi_nal.networks.common import num_params
+from nasi_nal.networks import nb101 as nb101_net
 from nasi_nal.networks.nb201 import NB201Head, NB201Network, NB201Stem
 from nasi_nal.networks.ops import ResNetBasicblock, nb201_op
 from nasi_nal.scores import baselines
@@ -42,6 +45,7 @@ from nasi_nal.scores.common import (
     weight_leaves,
 )
 from nasi_nal.scores.data import Batch
+from nasi_nal.spaces import nb101 as nb101_space
 from nasi_nal.spaces import nb201 as nb201_space
 
 #: Scores this module computes; the others of ``nasi_nal.scores.SCORES`` need the per-cell program.
@@ -73,16 +77,18 @@ class Tape(NamedTuple):
 
 
 def supports(model: nn.Module) -> bool:
-    """Whether :func:`tape` can lay out ``model`` (NAS-Bench-201 networks so far)."""
-    return isinstance(model, NB201Network)
+    """Whether :func:`tape` can lay out ``model`` (NAS-Bench-201 and NAS-Bench-101 networks; not DARTS yet)."""
+    return isinstance(model, (NB201Network, nb101_net.NB101Network))
 
 
 def tape(model: nn.Module) -> Tape:
     """The :class:`Tape` of ``model``; ``TypeError`` for networks this module cannot lay out."""
     if isinstance(model, NB201Network):
         return _nb201_tape(model)
-    raise TypeError(f"blockwise scoring lays out NB201Network only, not {type(model).__name__}: score it with "
-                    "nasi_nal.scores.joint.score_cell(..., method='joint')")
+    if isinstance(model, nb101_net.NB101Network):
+        return _nb101_tape(model)
+    raise TypeError(f"blockwise scoring lays out NB201Network and NB101Network, not {type(model).__name__}: score "
+                    "it with nasi_nal.scores.joint.score_cell(..., method='joint')")
 
 
 @functools.lru_cache(maxsize=64)
@@ -102,6 +108,85 @@ def _nb201_tape(model: NB201Network) -> Tape:
                 steps.append(Step(block, (f"stage{stage}_cell{i}", f"edge_{source}_{to}"), node + source, node + to))
             node += nb201_space.NUM_NODES - 1
     steps.append(Step(NB201Head(model.num_classes, **kw), (), node, node + 1, ("last_bn", "classifier")))
+    return Tape(tuple(steps), node + 2)
+
+
+class _Truncate(nn.Module):
+    """NB101's truncation of an interior vertex's output to the width of the vertex it feeds."""
+
+    width: int
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return x[..., :self.width]
+
+
+class _Place(nn.Module):
+    """One part of a channel concatenation: ``x`` zero-padded into channels ``[offset, offset + C)`` of ``total``.
+
+    Summing the parts of a concatenation gives it exactly (each sum adds zeros), so a concatenation is a set of
+    ``nodes[dst] += block(nodes[src])`` steps like every other join.
+    """
+
+    offset: int
+    total: int
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(self.offset, self.total - self.offset - x.shape[-1])])
+
+
+class _MaxPool2x2(nn.Module):
+    """NB101's down-sampling between stacks."""
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+
+
+@functools.lru_cache(maxsize=64)
+def _nb101_tape(model: nb101_net.NB101Network) -> Tape:
+    """``NB101Network``'s layers in order: stem, stacks of cells (projections, vertex ops, truncations, the output
+    concatenation as placed parts, in ``NB101Cell``'s order of summation), down-samplings, head.
+
+    Parameter-free steps get a scope no variable lives at, so they receive no variables.
+    """
+    matrix, ops = nb101_space.prune(np.asarray(model.matrix), model.ops)
+    out = matrix.shape[0] - 1
+    kw = dict(batch_norm=model.batch_norm, dtype=model.dtype)
+    steps = [Step(nb101_net.ConvBNReLU(model.stem_channels, 3, **kw), ("stem",), 0, 1)]
+    node, in_channels, channels = 1, model.stem_channels, model.stem_channels
+    for stack in range(model.num_stacks):
+        if stack > 0:
+            steps.append(Step(_MaxPool2x2(), (f"downsample_{stack}",), node, node + 1))
+            node += 1
+            channels *= 2
+        for cell in range(model.cells_per_stack):
+            scope = f"stack{stack}_module{cell}"
+            widths = nb101_net.vertex_channels(in_channels, channels, matrix)
+            cell_in, value = node, {}
+            for t in range(1, out):
+                vertex_in, node = node + 1, node + 2
+                value[t] = node
+                for src in range(1, t):
+                    if matrix[src, t]:
+                        block = "identity" if widths[src] == widths[t] else _Truncate(widths[t])
+                        steps.append(Step(block, (scope, f"truncate_{src}_{t}"), value[src], vertex_in))
+                if matrix[0, t]:
+                    steps.append(Step(nb101_net.ConvBNReLU(widths[t], 1, **kw), (scope, f"vertex_{t}_projection"),
+                                      cell_in, vertex_in))
+                op = (nb101_net.MaxPool3x3() if ops[t] == nb101_net.MAXPOOL3X3
+                      else nb101_net.ConvBNReLU(widths[t], nb101_net._OP_KERNEL[ops[t]], **kw))
+                steps.append(Step(op, (scope, f"vertex_{t}"), vertex_in, value[t]))
+            node += 1
+            feeding = [t for t in range(1, out) if matrix[t, out]]
+            offset = 0
+            for t in feeding:
+                block = "identity" if len(feeding) == 1 else _Place(offset, channels)
+                steps.append(Step(block, (scope, f"concat_{t}"), value[t], node))
+                offset += widths[t]
+            if matrix[0, out] or not feeding:
+                steps.append(Step(nb101_net.ConvBNReLU(channels, 1, **kw), (scope, "output_projection"), cell_in,
+                                  node))
+            in_channels = channels
+    steps.append(Step(nb101_net.NB101Head(model.num_classes, model.dtype), (), node, node + 1, ("logits",)))
     return Tape(tuple(steps), node + 2)
 
 

@@ -1,7 +1,7 @@
 """Every score of one cell from one compiled program: what the scores share is traced, compiled and run once.
 
 ``score_cell`` is the entry point for scoring a cell; by default it hands the scores that
-``nasi_nal.scores.blockwise`` covers (NAS-Bench-201 networks) to that module, which compiles nothing per cell,
+``nasi_nal.scores.blockwise`` covers (NAS-Bench-201 and -101 networks) to that module, which compiles nothing per cell,
 and computes the rest here.
 
 Compilation, not arithmetic, is the cost of scoring a candidate at initialization (on a 2-core CPU a full-size
@@ -116,7 +116,7 @@ def score_cell(
       chunk_size: examples per Jacobian chunk (``ntk_trace``, ``ntk_cond``).
       method: ``"joint"`` compiles one program for this network (every score, every space); ``"blockwise"``
         runs the network through blocks compiled once per space (``nasi_nal.scores.blockwise``: NAS-Bench-201
-        networks, the scores of ``BLOCKWISE_SCORES``); ``"auto"`` (default) takes blockwise for what it covers
+        and -101 networks, the scores of ``BLOCKWISE_SCORES``); ``"auto"`` (default) takes blockwise for what it covers
         and the joint program for the rest (the exact NTK scores), on the same variables.
 
     ``variables=None`` initializes blockwise (``blockwise.init_variables``) when the blockwise path is used, else
@@ -136,8 +136,9 @@ def score_cell(
     if method == "blockwise" or (method == "auto" and blockwise.supports(model)):
         fast = [n for n in names if n in blockwise.BLOCKWISE_SCORES]
         if method == "blockwise" and (len(fast) < len(names) or not blockwise.supports(model)):
-            raise ValueError(f"method='blockwise' scores {', '.join(blockwise.BLOCKWISE_SCORES)} of NB201Network; "
-                             f"{type(model).__name__} and {sorted(set(names) - set(fast))} need method='joint'")
+            raise ValueError(f"method='blockwise' scores {', '.join(blockwise.BLOCKWISE_SCORES)} of NB201 and "
+                             f"NB101 networks; {type(model).__name__} and {sorted(set(names) - set(fast))} need "
+                             "method='joint'")
     if variables is None:
         variables = (blockwise.init_variables(model, key, batch.inputs.shape[1:]) if fast
                      else model.init(key, batch.inputs[:1], train=False))
