@@ -50,6 +50,10 @@ def test_to_nb201_distinct_sorted_deterministic():
     for p in props:
         assert nb201.parse(str(p.arch)) == p.arch
     assert [p.arch for p in transfer.to_nb201(model, n=5)] == [p.arch for p in props]
+    every = transfer.to_nb201(model, n=None)  # all the distinct cells there are; asking for one more fails
+    assert [p.arch for p in every[:5]] == [p.arch for p in props] and len({p.arch for p in every}) == len(every)
+    with pytest.raises(InvalidCellError, match=f"only {len(every)} distinct"):
+        transfer.to_nb201(model, n=len(every) + 1)
 
 
 def test_bad_op_map():

@@ -150,8 +150,9 @@ def nb201_arch(matrix: np.ndarray, ops: tuple[str, ...], op_map: Mapping[str, st
     return nb201.Arch(tuple(out))
 
 
-def to_nb201(model: TrainedNAL, n: int = 1, op_map: Mapping[str, str] = NB201_OP_MAP) -> list[NB201Proposal]:
-    """The ``n`` best distinct NB201 cells, from valid 4-vertex NB101 cells decoded best-first (module docstring)."""
+def to_nb201(model: TrainedNAL, n: int | None = 1, op_map: Mapping[str, str] = NB201_OP_MAP) -> list[NB201Proposal]:
+    """The ``n`` best distinct NB201 cells (``None``: all that can be derived), from valid 4-vertex NB101 cells
+    decoded best-first (module docstring)."""
     op_map = _check_map(op_map, tuple(o for o in nb201.OPS if o not in ("none", "skip_connect")), "NAS-Bench-201")
     assignments = data.enumerate_op_assignments(4)
     logs = edge_log_probabilities(model.config, model.params, assignments)
@@ -165,5 +166,7 @@ def to_nb201(model: TrainedNAL, n: int = 1, op_map: Mapping[str, str] = NB201_OP
             out.append(NB201Proposal(arch, float(score), a, assignments[idx]))
         if len(out) == n:
             return out
+    if n is None:
+        return out
     raise InvalidCellError(f"only {len(out)} distinct NAS-Bench-201 cells can be derived from 4-vertex cells, "
                            f"asked for {n}")
