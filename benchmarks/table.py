@@ -324,9 +324,10 @@ def section2(space: str, table: pathlib.Path, images: pathlib.Path | None, setti
     methods = {}
     for method in settings.methods:
         units = []
+        candidates = _candidates(space, method, settings.candidates)  # once per method: NAL decodes its cells
         for seed in range(settings.seeds):
             config = pipeline.SearchConfig(
-                space=space, method=method, candidates=_candidates(space, method, settings.candidates),
+                space=space, method=method, candidates=candidates,
                 top_k=1, seed=seed, table=str(table), data=data, labels="real" if data != "gaussian" else "random",
                 batch_size=settings.search_batch_size, unscorable="last",
                 nasi_steps=settings.nasi_steps if method == "nasi" else None)  # the others do not read it
