@@ -14,6 +14,8 @@
 Scoring builds each candidate's network at its proxy size (``nasi_nal.networks.build(..., proxy=True)``),
 initialises it with a key folded from the seed and the candidate's position, and scores it on one batch shared by
 all candidates (Gaussian inputs and random labels by default: NASI's data- and label-agnostic mode).
+``scoring="auto"`` scores one cell at a time on the fastest correct CPU path (``nasi_nal.scores.joint.score_cell``);
+``scoring="masked"`` scores 64 cells per compiled call with ``nasi_nal.scores.masked`` (for accelerators).
 """
 from __future__ import annotations
 
@@ -27,17 +29,21 @@ import time
 from typing import Any, Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from nasi_nal import report, scores
 from nasi_nal.errors import NasiNalError
 from nasi_nal.networks import build, count_params
+from nasi_nal.scores import masked
 from nasi_nal.spaces import darts, nb101, nb201
 
 SCHEMA = "nasi_nal.search/1"
 SPACES = ("nb101", "nb201", "darts")
 METHODS = ("nal+nasi", "nal", "nasi", "random")
 DATA_MODES = ("gaussian", "cifar10")
+SCORING = ("auto", "masked")  # how candidates are scored (SearchConfig.scoring)
+MASKED_PER_CALL = 64  # cells per compiled call with scoring="masked"
 SCORING_BATCH = 16  # default batch of the per-cell scores: small, as every candidate compiles its own network
 DEFAULT_TOP_K = 5
 POOL_SIZE = 512  # real images loaded to draw scoring batches from
@@ -69,6 +75,8 @@ class SearchConfig:
     unscorable: str = "fail"  # a candidate whose ranking score cannot be computed (e.g. jacob_cov of a cell whose
     # output ignores its input): "fail" stops with an error naming it; "last" ranks it after every scored candidate
     # and keeps the error in the report
+    scoring: str = "auto"  # "auto": blockwise where it applies (NB201/NB101), else one program per cell; "masked":
+    # many cells per compiled call (nasi_nal.scores.masked; for GPUs/TPUs, slower on a CPU; NB201/NB101, not nwot)
     nasi_steps: int | None = None  # supernet search steps T (method "nasi" on nb201 / darts); None: NASI's 100
     table: str | None = None  # NAS-Bench table for true accuracies: nb101 tfrecord/npz cache/sample, nb201 CSV
     output: str | None = None  # JSON report path; PNGs of the winners are written beside it
@@ -266,6 +274,13 @@ def _validate(config: SearchConfig) -> None:
         raise NasiNalError(f"--top-k {config.top_k} must lie between 1 and --candidates ({config.candidates})")
     if config.unscorable not in ("fail", "last"):
         raise NasiNalError(f"--unscorable {config.unscorable!r}: choose 'fail' or 'last'")
+    if config.scoring not in SCORING:
+        raise NasiNalError(f"--scoring {config.scoring!r}: choose one of {', '.join(SCORING)}")
+    if config.scoring == "masked" and config.space == "darts":
+        raise NasiNalError("--scoring masked has masked networks for nb201 and nb101, not darts: use --scoring auto")
+    if config.scoring == "masked" and config.method in scores.SCORES and config.method not in masked.MASKED_SCORES:
+        raise NasiNalError(f"--scoring masked computes {', '.join(masked.MASKED_SCORES)}, not {config.method!r}: use "
+                           "--scoring auto")
     if config.labels not in ("random", "real"):
         raise NasiNalError(f"unknown labels mode {config.labels!r}: choose 'random' or 'real'")
     if config.labels == "real" and config.data == "gaussian":
@@ -347,10 +362,17 @@ def _score_all(config: SearchConfig, cands: list[Candidate], score: str, key: ja
     scores.get_score(score)  # an unknown name fails before any work
     k_batch, k_init = jax.random.split(key)
     batch = _scoring_batch(config, k_batch)
-    for i, cand in enumerate(tqdm(cands, desc=f"scoring ({score})", disable=quiet, unit="cell")):
-        model = build(config.space, cand.cell, proxy=True)
-        # the fastest correct path: blockwise (nothing compiled per cell) where it applies, else one program
-        _, result = score_cell(model, None, batch, [score], key=jax.random.fold_in(k_init, i), name=cand.summary)
+    keys = [jax.random.fold_in(k_init, i) for i in range(len(cands))]
+    if config.scoring == "masked":
+        _status(f"scoring {len(cands)} cells ({score}), {MASKED_PER_CALL} per compiled call", quiet)
+        results = masked.score_cells([build(config.space, c.cell, proxy=True) for c in cands], batch, [score],
+                                     jnp.stack(keys), per_call=min(MASKED_PER_CALL, len(cands)),
+                                     cell_names=[c.summary for c in cands])
+    else:  # the fastest correct path on a CPU: blockwise (nothing compiled per cell) where it applies
+        results = (score_cell(build(config.space, c.cell, proxy=True), None, batch, [score], key=k,
+                              name=c.summary)[1]
+                   for c, k in zip(tqdm(cands, desc=f"scoring ({score})", disable=quiet, unit="cell"), keys))
+    for cand, result in zip(cands, results):
         if score in result.errors and config.unscorable == "fail":
             raise NasiNalError(f"{result.errors[score]} (--unscorable last ranks such cells last instead)")
         if score in result.errors:

@@ -74,7 +74,9 @@ def test_loss_gradients_are_exact_in_float64():
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("arch", [ALL_OPS, DEAD_NODE, ALL_NONE] + _random_archs(1, seed=0))
+# DEAD_NODE and ALL_NONE are slow-marked here: their zero-contribution paths are checked by the gradient tests
+@pytest.mark.parametrize("arch", [ALL_OPS, pytest.param(DEAD_NODE, marks=pytest.mark.slow),
+                                  pytest.param(ALL_NONE, marks=pytest.mark.slow)] + _random_archs(1, seed=0))
 def test_blockwise_scores_equal_the_per_cell_program(arch):
     model = _tiny(arch)
     key = jax.random.PRNGKey(2)
@@ -99,7 +101,9 @@ NB101_CELLS = {
 }
 
 
-@pytest.mark.parametrize("cell", sorted(NB101_CELLS))
+# the chain's pieces (vertex ops, a projection, no concatenation) are all in "concat": slow-marked
+@pytest.mark.parametrize("cell", [pytest.param(c, marks=pytest.mark.slow) if c == "chain" else c
+                                  for c in sorted(NB101_CELLS)])
 def test_nb101_blockwise_equals_the_per_cell_program(cell):
     stacks = 2 if cell == "concat" else 1  # one down-sampling suffices
     model = NB101Network(*NB101_CELLS[cell], stem_channels=4, num_stacks=stacks, cells_per_stack=1)

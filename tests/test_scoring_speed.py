@@ -22,4 +22,18 @@ def test_measure_counts_compiles_and_the_report_lists_every_method():
     report = {"network": network, "batch": "4", "seed": 0, "device": "cpu", "host": "h", "jax": "x",
               "command": "c", "results": [entry]}
     table = scoring_speed.markdown(report)
-    assert "| grad_norm+nwot | blockwise | 3 |" in table
+    assert "| grad_norm+nwot | blockwise | 3 (1) |" in table
+
+
+def test_masked_method_scores_cells_per_call_and_projects_nb101():
+    network = {"space": "nb201", "proxy": True, "channels": 3}
+    rows = scoring_speed.measure("masked", ["grad_norm"], 3, 0, 5, network, per_call=2)["rows"]
+    assert [r["cells"] for r in rows] == [2, 1]  # two calls, the second padded to two cells
+    assert rows[0]["compiles"] > rows[1]["compiles"]  # the masked program compiles once, in the first call
+    summary = scoring_speed.summarize(rows)
+    assert summary["cells"] == 3 and summary["cells_per_call"] == 2
+    assert summary["steady_seconds_per_cell"] == rows[1]["seconds"]
+    skipped = {"set": "nwot", "method": "masked", "skipped": "masked scoring does not compute ['nwot']"}
+    report = {"network": network, "batch": "4", "seed": 0, "device": "cpu", "host": "h", "jax": "x",
+              "command": "c", "results": [skipped]}
+    assert "| nwot | masked | skipped: masked scoring does not compute ['nwot'] |" in scoring_speed.markdown(report)

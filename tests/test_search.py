@@ -53,6 +53,8 @@ def test_help_lists_options_and_examples(capsys):
     (["--output", "/nonexistent/folder/out.json"], "output folder /nonexistent/folder does not exist"),
     (["--data", "/nonexistent/cifar.npz"], "--data '/nonexistent/cifar.npz'"),
     (["--space", "darts", "--table", "x.csv"], "DARTS has no tabular benchmark"),
+    (["--space", "darts", "--scoring", "masked"], "not darts: use --scoring auto"),
+    (["--space", "nb201", "--method", "nwot", "--scoring", "masked"], "not 'nwot': use --scoring auto"),
 ])
 def test_bad_input_is_one_clear_line_and_exit_2(capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
@@ -118,6 +120,14 @@ def test_scored_search_is_deterministic_and_ranked(tmp_path):
     assert values == sorted(values, reverse=True)
     other = nasi_nal.search(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=4)
     assert [c.key for c in other.candidates] != [c["key"] for c in docs[0]["candidates"]]
+
+
+def test_masked_scoring_ranks_by_the_masked_networks_scores():
+    result = nasi_nal.search(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=3,
+                             scoring="masked")
+    values = [c.scores["nasi_trace"] for c in result.candidates]
+    assert len(values) == 3 and values == sorted(values, reverse=True) and len(set(values)) == 3
+    assert result.config.scoring == "masked"
 
 
 def test_unscorable_candidates_fail_or_rank_last():

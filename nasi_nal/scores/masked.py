@@ -1,0 +1,167 @@
+"""Many cells per compiled call: the masked networks of ``nasi_nal.networks.masked`` under ``vmap``.
+
+The form for accelerators, where arithmetic is cheap and compiling is not. Every cell of a space at one network
+size shares one fixed-shape masked network, so ONE program -- initialization and every requested score, vmapped
+over ``per_call`` cells -- is compiled per space, size, score set, batch shape and ``per_call``, then called
+for every group of cells. The price is arithmetic: every op of every edge/vertex is computed (NB201 5 ops per
+edge, NB101 three ops and a projection per vertex at full width), which on XLA:CPU makes it slower than
+``nasi_nal.scores.blockwise`` (``benchmarks/scoring_speed.py --method masked`` measures both), so
+``joint.score_cell``'s default never picks it; pass ``scoring="masked"`` to the search on a GPU or TPU.
+
+Scores: :data:`MASKED_SCORES`, each finished on the host exactly as ``nasi_nal.scores.joint`` does. ``nwot``
+(whose ReLU codes would include the unused ops') and the shape scores ``params``/``flops`` are not computed here.
+A cell's variables are drawn by the masked network (``init_variables``) from the cell's own key: the same key
+gives the same scores, but not the same values as the blockwise or joint path, which draw the cell network's
+variables differently.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nasi_nal.errors import NasiNalError, UnknownScoreError
+from nasi_nal.nasi.supernet import ARCH, NB201SuperNet
+from nasi_nal.networks import masked as masked_net
+from nasi_nal.networks.nb101 import NB101Network
+from nasi_nal.networks.nb201 import NB201Network
+from nasi_nal.scores import joint
+from nasi_nal.scores.common import CellScores, Variables, check_batch, check_finite, enable_x64, weight_leaves
+from nasi_nal.scores.data import Batch
+
+#: Scores this module computes.
+MASKED_SCORES = ("grad_norm", "snip", "nasi_trace", "jacob_cov", "ntk_trace", "ntk_cond", "synflow")
+
+
+def masked_form(model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
+    """(the masked network shared by every cell of ``model``'s space and size, ``model``'s cell as its variables).
+
+    ``NB201Network`` -> NASI's ``NB201SuperNet`` and one-hot ``arch`` weights; ``NB101Network`` ->
+    ``NB101MaskedNetwork`` and the cell's encoding. Other networks (DARTS) have no masked form yet: ``TypeError``.
+    """
+    if isinstance(model, NB201Network):
+        net = NB201SuperNet(model.channels, model.cells_per_stage, model.num_classes, model.dtype, model.batch_norm)
+        return net, {ARCH: {"cell": masked_net.nb201_arch(model.arch)}}
+    if isinstance(model, NB101Network):
+        net = masked_net.NB101MaskedNetwork(model.stem_channels, model.num_stacks, model.cells_per_stack,
+                                            model.num_classes, model.batch_norm, model.dtype)
+        encoding = masked_net.nb101_encoding(model.matrix, model.ops, stem_channels=model.stem_channels,
+                                             num_stacks=model.num_stacks)
+        return net, {masked_net.CELL: encoding}
+    raise TypeError(f"masked scoring has forms for NB201Network and NB101Network, not {type(model).__name__}: "
+                    "score it with nasi_nal.scores.joint.score_cell")
+
+
+def init_variables(net: nn.Module, cell: dict[str, Any], key: jax.Array,
+                   input_shape: Sequence[int] = (32, 32, 3)) -> Variables:
+    """The masked network's variables for one cell (``params``, ``batch_stats`` and the cell's arrays).
+
+    Drawn with JAX's default (threefry) generator, whose bits do not change under ``vmap``: a cell's variables
+    are the same whichever call and position it is scored in. (``rbg`` would compile the ~100 initializers 3-4x
+    faster on XLA:CPU, but its bits change under ``vmap``.)
+    """
+    _, state = net.apply(cell, jnp.zeros((1, *input_shape), jnp.float32), train=False, rngs={"params": key},
+                         mutable=["params", "batch_stats"])
+    return {**cell, **state}
+
+
+@functools.lru_cache(maxsize=8)
+def _program(net: nn.Module, device: tuple[str, ...], params: bool, chunk_size: int) -> Callable:
+    """jit(vmap over cells): (keys, cells, batch) -> ({score: array}, params or None)."""
+    arrays = joint._device_arrays(net, device, chunk_size)
+
+    def one(key: jax.Array, cell: dict, batch: Batch) -> tuple[dict[str, jax.Array], Any]:
+        variables = init_variables(net, cell, key, batch.inputs.shape[1:])
+        return arrays(variables, batch), (variables["params"] if params else None)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+
+
+@functools.lru_cache(maxsize=8)
+def _synflow_program(net: nn.Module) -> Callable:
+    """jit(vmap over cells): (params, cells, ones input) -> sum |W * dR/dW| per kernel, float64, no batch norm."""
+    plain = net.clone(batch_norm=False, dtype=jnp.float64)
+
+    def one(params: Any, cell: dict, x: jax.Array) -> jax.Array:
+        weights = jax.tree_util.tree_map(lambda w: jnp.abs(jnp.asarray(w, jnp.float64)), params)
+        grads = jax.grad(lambda p: jnp.sum(plain.apply({**cell, "params": p}, x, train=False)))(weights)
+        return jnp.stack([jnp.sum(jnp.abs(w * g)) for w, g in zip(weight_leaves(weights), weight_leaves(grads))])
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+
+
+def score_cells(
+    models: Sequence[nn.Module],
+    batch: Batch,
+    names: Sequence[str],
+    keys: jax.Array,
+    *,
+    per_call: int = 64,
+    chunk_size: int = 8,
+    cell_names: Sequence[str] | None = None,
+) -> list[CellScores]:
+    """Scores ``names`` of many cells' networks, ``per_call`` cells per compiled call; one CellScores per model.
+
+    Args:
+      models: cell networks of one space and size (``nasi_nal.networks.build``), NB201 or NB101.
+      batch: the scoring batch, shared by every cell.
+      names: scores from :data:`MASKED_SCORES`.
+      keys: (len(models), 2) PRNG keys, one per cell: cell i's variables are ``init_variables(..., keys[i])``.
+      per_call: cells per compiled call (the last call is padded with copies of the last cell, results dropped).
+      chunk_size: examples per Jacobian chunk (``ntk_trace``, ``ntk_cond``).
+      cell_names: names for error messages.
+
+    A score that cannot be computed for a cell (``NasiNalError``) is reported in that cell's ``errors``.
+    """
+    unknown = sorted(set(names) - set(MASKED_SCORES))
+    if unknown:
+        raise UnknownScoreError(f"masked scoring computes {', '.join(MASKED_SCORES)}, not {unknown}: score those "
+                                "with nasi_nal.scores.joint.score_cell")
+    check_batch(batch, "score_cells")
+    if not models:
+        return []
+    if int(per_call) < 1:
+        raise ValueError(f"per_call must be a positive integer, got {per_call!r}")
+    keys = jnp.asarray(keys)
+    if keys.shape[0] != len(models):
+        raise ValueError(f"score_cells needs one key per model: got {keys.shape[0]} keys for {len(models)} models")
+    forms = [masked_form(m) for m in models]
+    net = forms[0][0]
+    if any(f[0] != net for f in forms):
+        raise ValueError("score_cells scores cells of ONE space and network size per call (one masked network); "
+                         f"got {sorted({repr(f[0]) for f in forms})}")
+    device = tuple(n for n in joint.DEVICE_SCORES if n in names)
+    program = _program(net, device, "synflow" in names, int(chunk_size))
+    num_outputs = int(net.num_classes)
+    results: list[CellScores] = []
+    for start in range(0, len(models), per_call):
+        idx = list(range(start, min(start + per_call, len(models))))
+        padded = idx + [idx[-1]] * (per_call - len(idx))
+        cells = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[forms[i][1] for i in padded])
+        arrays, params = program(keys[np.asarray(padded)], cells, batch)
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        if "synflow" in names:
+            with enable_x64():
+                synflow = np.asarray(_synflow_program(net)(params, cells,
+                                                           jnp.ones((1, *batch.inputs.shape[1:]), jnp.float64)))
+        for j, i in enumerate(idx):
+            name = cell_names[i] if cell_names else None
+            values: dict[str, float] = {}
+            errors: dict[str, str] = {}
+            for score in names:
+                try:
+                    if score == "synflow":
+                        values[score] = check_finite(float(np.sum(synflow[j], dtype=np.float64)), score, name)
+                    else:
+                        values[score] = joint._finish(score, arrays[score][j], batch, num_outputs, name)
+                except NasiNalError as err:
+                    errors[score] = str(err)
+            results.append(CellScores(values, errors))
+    return results
+
+
+__all__ = ["MASKED_SCORES", "init_variables", "masked_form", "score_cells"]
