@@ -20,7 +20,7 @@ so a masked network's initial weights follow the cell network's distribution.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -180,17 +180,13 @@ class NB101MaskedNetwork(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         cell = {name: self.variable(CELL, name, _missing_encoding(name)).value
                 for name in ("adjacency", "ops", "widths", "offsets")}
-        x = jnp.asarray(x, self.dtype)
-        x = nb101.ConvBNReLU(self.stem_channels, 3, self.batch_norm, self.dtype, name="stem")(x, train)
-        channels = self.stem_channels
-        for stack in range(self.num_stacks):
-            if stack > 0:
-                x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
-                channels *= 2
-            for i in range(self.cells_per_stack):
-                x = NB101MaskedCell(channels, self.batch_norm, self.dtype, name=f"stack{stack}_module{i}")(
-                    x, cell["adjacency"], cell["ops"], cell["widths"][stack], cell["offsets"][stack], train)
-        return nb101.head(self, x)
+
+        def masked_cell(channels: int, stack: int, name: str) -> Callable:
+            module = NB101MaskedCell(channels, self.batch_norm, self.dtype, name=name)
+            return lambda x, train: module(x, cell["adjacency"], cell["ops"], cell["widths"][stack],
+                                           cell["offsets"][stack], train)
+
+        return nb101.network(self, x, train, masked_cell)
 
 
 __all__ = ["CELL", "NB101MaskedCell", "NB101MaskedNetwork", "NB101_OPS", "nb101_encoding", "nb201_arch"]

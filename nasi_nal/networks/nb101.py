@@ -23,7 +23,7 @@ benchmark's setting). Training-mode outputs and all parameters are unaffected.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -222,17 +222,26 @@ class NB101Network(nn.Module):
             raise ValueError(f"NB101Network expects NHWC images (batch, height, width, channels), got {x.shape}")
         pruned, ops = space.prune(self.matrix, self.ops)
         matrix = _as_matrix(pruned)
-        x = jnp.asarray(x, self.dtype)
-        x = ConvBNReLU(self.stem_channels, 3, self.batch_norm, self.dtype, name="stem")(x, train)
-        channels = self.stem_channels
-        for stack in range(self.num_stacks):
-            if stack > 0:
-                x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
-                channels *= 2
-            for cell in range(self.cells_per_stack):
-                x = NB101Cell(matrix, ops, channels, self.batch_norm, self.dtype,
-                              name=f"stack{stack}_module{cell}")(x, train)
-        return head(self, x)
+        return network(self, x, train, lambda channels, stack, name: NB101Cell(
+            matrix, ops, channels, self.batch_norm, self.dtype, name=name))
+
+
+def network(module: nn.Module, x: jax.Array, train: bool, cell: Callable[[int, int, str], Callable]) -> jax.Array:
+    """The NB101 skeleton around ``cell(channels, stack, name)(x, train)``: stem, stacks with down-samplings, head.
+
+    ``module`` (an :class:`NB101Network` or ``nasi_nal.networks.masked.NB101MaskedNetwork``) gives the sizes,
+    ``batch_norm`` and ``dtype``; called from its compact ``__call__``, so the layers get the benchmark's names.
+    """
+    x = jnp.asarray(x, module.dtype)
+    x = ConvBNReLU(module.stem_channels, 3, module.batch_norm, module.dtype, name="stem")(x, train)
+    channels = module.stem_channels
+    for stack in range(module.num_stacks):
+        if stack > 0:
+            x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+            channels *= 2
+        for i in range(module.cells_per_stack):
+            x = cell(channels, stack, f"stack{stack}_module{i}")(x, train)
+    return head(module, x)
 
 
 def head(module: nn.Module, x: jax.Array) -> jax.Array:
