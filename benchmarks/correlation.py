@@ -11,7 +11,10 @@ network (``nasi_nal.networks.build``, proxy size unless ``--full``) is initializ
 ``jax.random.fold_in(PRNGKey(seed), table row)`` and scored on one fixed batch with every score by
 ``nasi_nal.scores.joint.score_cell``: ``--method auto`` (default) runs NAS-Bench-201 and -101 networks through
 blocks compiled once for the whole run (``nasi_nal.scores.blockwise``) and compiles one program per cell for the
-exact NTK scores; ``--method joint`` compiles one program per cell for everything. ``--workers N``
+exact NTK scores; ``--method joint`` compiles one program per cell for everything; ``--method masked`` scores what
+``nasi_nal.scores.masked`` computes 64 cells per compiled call (the cells' variables drawn by the masked network
+from the same keys) and the rest per cell. ``auto`` is ``masked`` on a GPU/TPU (``masked.preferred``) and the
+summary's config lists the scores it took there (``masked_scores``). ``--workers N``
 scores cells in N processes side by side (compilation is single-threaded). Each cell's result is appended to
 ``benchmarks/results/<run>.jsonl.partial`` (``.partial.<pid>`` per worker) as soon as it is computed, and a rerun
 with the same settings reuses those lines (resumable). The summary -- Spearman and Kendall correlation with accuracy,
@@ -45,9 +48,12 @@ from scipy import stats
 from tqdm import tqdm
 
 from nasi_nal.networks.build import PROXY_CONFIGS, build
-from nasi_nal.networks.common import num_params
-from nasi_nal.scores import LOWER_IS_BETTER, SCORES, get_score, make_batch
-from nasi_nal.scores.joint import METHODS
+from nasi_nal.networks.common import count_params, num_params
+from nasi_nal.scores import LOWER_IS_BETTER, SCORES, get_score, make_batch, masked
+from nasi_nal.scores.joint import METHODS as CELL_METHODS
+
+METHODS = (*CELL_METHODS, "masked")
+MASKED_PER_CALL = 64  # cells per compiled call for the masked scores
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 DEFAULT_TABLES = {"nb201": "nb201_cifar10.csv", "nb101": "nb101_cifar10_sample20001.npz"}
@@ -159,10 +165,11 @@ def _read_partials(out_dir: pathlib.Path, run_name: str) -> dict[int, dict]:
 
 
 def _score_rows(job: dict[str, Any], partial: pathlib.Path, on_record=None, per_process: bool = False) -> int:
-    """Scores ``job``'s cells one by one, appending one JSON line per cell to ``partial``; returns the count.
+    """Scores ``job``'s cells, appending one JSON line per cell to ``partial``; returns the count.
 
-    Each cell's network is initialized and scored by ``nasi_nal.scores.joint.score_cell`` with the key
-    ``fold_in(k, row)`` and ``job["method"]``.
+    Each cell is scored with the key ``fold_in(k, row)``: ``job["masked_scores"]`` by ``masked.score_cells``,
+    ``job["per_call"]`` cells per call, the rest cell by cell by ``nasi_nal.scores.joint.score_cell`` with
+    ``job["method"]`` (``auto`` where it is ``masked``).
     Runs in the main process or in a worker process (``workers > 1``, ``per_process``: the lines go to
     ``<partial>.<pid>`` so that no two processes append to one file).
     """
@@ -171,22 +178,40 @@ def _score_rows(job: dict[str, Any], partial: pathlib.Path, on_record=None, per_
 
     batch = Batch(*(jax.numpy.asarray(a) for a in job["batch"]))
     k_init = jax.random.split(jax.random.PRNGKey(job["seed"]))[1]
+    in_masked = job["masked_scores"]
+    per_cell = [n for n in job["scores"] if n not in in_masked]
+    method = "auto" if job["method"] == "masked" else job["method"]
+    group = job["per_call"] if in_masked else 1
     if per_process:
         partial = partial.with_name(f"{partial.name}.{os.getpid()}")
     with open(partial, "a") as log:
-        for cell, row, label, acc in zip(job["cells"], job["rows"], job["labels"], job["accuracy"]):
+        for start in range(0, len(job["rows"]), group):
             t0 = time.time()
-            model = build(job["space"], cell, proxy=not job["full"], **job["overrides"])
-            variables, result = score_cell(model, None, batch, job["scores"], key=jax.random.fold_in(k_init, row),
-                                           name=label, method=job["method"])
-            record = {"row": row, "cell": label, "accuracy": acc,
-                      "scores": {n: result.values.get(n) for n in job["scores"]}, "errors": result.errors,
-                      "params": num_params(variables["params"]),
-                      "seconds": time.time() - t0}
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            if on_record is not None:
-                on_record(record)
+            part = slice(start, start + group)
+            cells, rows, labels = job["cells"][part], job["rows"][part], job["labels"][part]
+            models = [build(job["space"], cell, proxy=not job["full"], **job["overrides"]) for cell in cells]
+            keys = [jax.random.fold_in(k_init, row) for row in rows]
+            results = [masked.score_cells(models, batch, in_masked, jax.numpy.stack(keys), per_call=group,
+                                          cell_names=labels)] if in_masked else []
+            shared = (time.time() - t0) / len(rows)
+            for i, (model, key, row, label, acc) in enumerate(zip(models, keys, rows, labels,
+                                                                  job["accuracy"][part])):
+                t1 = time.time()
+                values, errors = (dict(results[0][i].values), dict(results[0][i].errors)) if in_masked else ({}, {})
+                if per_cell:
+                    variables, result = score_cell(model, None, batch, per_cell, key=key, name=label, method=method)
+                    values.update(result.values)
+                    errors.update(result.errors)
+                    params = num_params(variables["params"])
+                else:
+                    params = count_params(model, (1, *batch.inputs.shape[1:]))
+                record = {"row": row, "cell": label, "accuracy": acc,
+                          "scores": {n: values.get(n) for n in job["scores"]}, "errors": errors, "params": params,
+                          "seconds": shared + time.time() - t1}
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                if on_record is not None:
+                    on_record(record)
     return len(job["rows"])
 
 
@@ -215,10 +240,16 @@ def run(
         get_score(name)  # unknown names fail before any work
     if workers > 1:  # several processes share one accelerator: none may grab most of its memory up front
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if method not in METHODS:
+        raise SystemExit(f"--method {method!r}: choose one of {', '.join(METHODS)}")
     overrides = dict(overrides or {})
     config = dict(space=space, cells=cells, seed=seed, scores=list(scores), batch_size=batch_size, inputs=inputs,
                   targets=targets, images=pathlib.Path(images).name if images else None, image_pool=image_pool,
                   full=full, overrides=overrides, input_size=input_size, method=method)
+    masked_scores = [n for n in scores if n in masked.MASKED_SCORES] \
+        if method == "masked" or (method == "auto" and masked.preferred(space)) else []
+    if masked_scores:  # their variables are the masked network's draws: a run of its own (and its own digest)
+        config["masked_scores"] = masked_scores
     digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
     run_name = tag or f"correlation_{space}_{inputs}-{targets}_n{cells}_s{seed}_{digest}"
     out_dir = pathlib.Path(out_dir)
@@ -244,12 +275,15 @@ def run(
     start = time.time()
     job = dict(space=space, cells=[all_cells[r] for r in todo], rows=todo, labels=[labels[r] for r in todo],
                accuracy=[float(accuracy[r]) for r in todo], full=full, overrides=overrides, scores=list(scores),
-               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed, method=method)
+               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed, method=method,
+               masked_scores=masked_scores, per_call=max(1, min(MASKED_PER_CALL, len(todo))))
     bar = tqdm(desc=f"{space} cells", disable=not progress, initial=len(rows) - len(todo), total=len(rows))
     if workers <= 1:
         _score_rows(job, partial, on_record=lambda _: bar.update())
-    else:  # chunks of 4 cells; each worker process appends to its own <run>.jsonl.partial.<pid>
-        pieces = [{k: (v[i:i + 4] if k in _PER_ROW else v) for k, v in job.items()} for i in range(0, len(todo), 4)]
+    else:  # chunks of 4 cells (a call's worth when masked); each worker appends to its own <run>.jsonl.partial.<pid>
+        size = job["per_call"] if masked_scores else 4
+        pieces = [{k: (v[i:i + size] if k in _PER_ROW else v) for k, v in job.items()}
+                  for i in range(0, len(todo), size)]
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_score_rows, piece, partial, per_process=True) for piece in pieces]
             for future in concurrent.futures.as_completed(futures):
@@ -297,6 +331,8 @@ def markdown(summary: dict[str, Any]) -> str:
         f"- device: {summary['device']} ({summary['host']}), jax {summary['jax']}; "
         f"{summary['seconds_per_cell']['mean']:.2f} s per cell "
         f"(median {summary['seconds_per_cell']['median']:.2f} s, all scores)",
+        *([f"- masked form (`nasi_nal.scores.masked`, its own variable draws): {', '.join(c['masked_scores'])}"]
+          if c.get("masked_scores") else []),
         f"- seed {c['seed']}; intervals: percentile bootstrap over cells, 1,000 resamples",
         *([f"- command: `{summary['command']}`"] if summary.get("command") else []),
         "",
@@ -334,7 +370,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", type=pathlib.Path, default=RESULTS)
     p.add_argument("--tag", help="run name (default: from the settings)")
     p.add_argument("--method", choices=METHODS, default="auto",
-                   help="auto: blockwise where it applies (NB201), one program per cell otherwise; joint: always")
+                   help="auto: blockwise where it applies (NB201/NB101), one program per cell otherwise, and "
+                        "masked on a GPU/TPU; joint: one program per cell always; masked: 64 cells per call for "
+                        "the scores it computes")
     p.add_argument("--workers", type=int, default=1,
                    help="processes scoring cells side by side (compilation is single-threaded per process)")
     args = p.parse_args(argv)

@@ -2,8 +2,9 @@
 
     python benchmarks/scoring_speed.py --out benchmarks/results/scoring_speed_cpu.json          # full NB201 networks
     python benchmarks/scoring_speed.py --space nb101 --proxy --out benchmarks/results/scoring_speed_nb101_cpu.json
-    python benchmarks/scoring_speed.py --space nb101 --proxy --methods masked,blockwise --per-call 256 \
-        --cells 4096 --sets grad_norm,nasi_trace --out benchmarks/results/scoring_speed_nb101_gpu.json  # on a GPU
+    python benchmarks/scoring_speed.py --space nb101 --proxy --batch-size 16 --methods masked,blockwise \
+        --per-call 256 --cells 4096 --sets grad_norm,nasi_trace \
+        --out benchmarks/results/scoring_speed_nb101_gpu.json  # on a GPU; benchmarks/masked_projection.py projects it
     python benchmarks/scoring_speed.py --cells 20 --baseline-cells 3 --proxy --override channels=4  # a smoke run
 
 For every score set (``--sets``) and method (``--methods``) -- ``joint``, the per-cell baseline that compiles one
@@ -19,8 +20,9 @@ count (per call of ``per_call`` cells for ``masked``). Reported per (set, method
 cells (the amortised cost, first compilation included), mean compile and run (= total - compile) seconds, median
 seconds per cell (per call / its cells for ``masked``), the steady-state seconds per cell after the first call or
 first 10 cells, compiles in total, and the process's peak resident memory. For NB101 the report projects the time
-to score all 423,624 cells of the space: first-call seconds + steady-state seconds per cell x the rest. The PyTorch reference figures of the scoring-speed issue (full NB201 network, same
-batch and CPU) are printed beside the NB201 full-size results; they are not measured here.
+to score all 423,624 cells of the space on the same device: first-call seconds + steady-state seconds per cell x
+the rest. The PyTorch reference figures of the scoring-speed issue (full NB201 network, same batch and CPU) are
+printed beside the NB201 full-size results; they are not measured here.
 """
 from __future__ import annotations
 

@@ -14,8 +14,11 @@
 Scoring builds each candidate's network at its proxy size (``nasi_nal.networks.build(..., proxy=True)``),
 initialises it with a key folded from the seed and the candidate's position, and scores it on one batch shared by
 all candidates (Gaussian inputs and random labels by default: NASI's data- and label-agnostic mode).
-``scoring="auto"`` scores one cell at a time on the fastest correct CPU path (``nasi_nal.scores.joint.score_cell``);
-``scoring="masked"`` scores 64 cells per compiled call with ``nasi_nal.scores.masked`` (for accelerators).
+``scoring="per-cell"`` scores one cell at a time on the fastest correct CPU path (``nasi_nal.scores.joint.score_cell``:
+blockwise for NB201/NB101); ``scoring="masked"`` scores 64 cells per compiled call with ``nasi_nal.scores.masked``
+(for accelerators); ``scoring="auto"`` (default) takes masked on a GPU/TPU where it applies, per-cell otherwise
+(``masked.preferred``), and the report's ``details.scoring`` says which ran. The two draw a cell's initial
+variables differently, so an accelerator's ranking is not a CPU's draw for draw (each path is deterministic).
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ SCHEMA = "nasi_nal.search/1"
 SPACES = ("nb101", "nb201", "darts")
 METHODS = ("nal+nasi", "nal", "nasi", "random")
 DATA_MODES = ("gaussian", "cifar10")
-SCORING = ("auto", "masked")  # how candidates are scored (SearchConfig.scoring)
+SCORING = ("auto", "per-cell", "masked")  # how candidates are scored (SearchConfig.scoring)
 MASKED_PER_CALL = 64  # cells per compiled call with scoring="masked"
 SCORING_BATCH = 16  # default batch of the per-cell scores: small, as every candidate compiles its own network
 DEFAULT_TOP_K = 5
@@ -75,8 +78,9 @@ class SearchConfig:
     unscorable: str = "fail"  # a candidate whose ranking score cannot be computed (e.g. jacob_cov of a cell whose
     # output ignores its input): "fail" stops with an error naming it; "last" ranks it after every scored candidate
     # and keeps the error in the report
-    scoring: str = "auto"  # "auto": blockwise where it applies (NB201/NB101), else one program per cell; "masked":
-    # many cells per compiled call (nasi_nal.scores.masked; for GPUs/TPUs, slower on a CPU; NB201/NB101, not nwot)
+    scoring: str = "auto"  # "per-cell": blockwise where it applies (NB201/NB101), else one program per cell;
+    # "masked": many cells per compiled call (nasi_nal.scores.masked; NB201/NB101, not nwot; slower on a CPU);
+    # "auto": masked on a GPU/TPU where it applies, else per-cell
     nasi_steps: int | None = None  # supernet search steps T (method "nasi" on nb201 / darts); None: NASI's 100
     table: str | None = None  # NAS-Bench table for true accuracies: nb101 tfrecord/npz cache/sample, nb201 CSV
     output: str | None = None  # JSON report path; PNGs of the winners are written beside it
@@ -277,10 +281,11 @@ def _validate(config: SearchConfig) -> None:
     if config.scoring not in SCORING:
         raise NasiNalError(f"--scoring {config.scoring!r}: choose one of {', '.join(SCORING)}")
     if config.scoring == "masked" and config.space == "darts":
-        raise NasiNalError("--scoring masked has masked networks for nb201 and nb101, not darts: use --scoring auto")
+        raise NasiNalError("--scoring masked has masked networks for nb201 and nb101, not darts: use --scoring "
+                           "per-cell")
     if config.scoring == "masked" and config.method in scores.SCORES and config.method not in masked.MASKED_SCORES:
         raise NasiNalError(f"--scoring masked computes {', '.join(masked.MASKED_SCORES)}, not {config.method!r}: use "
-                           "--scoring auto")
+                           "--scoring per-cell")
     if config.labels not in ("random", "real"):
         raise NasiNalError(f"unknown labels mode {config.labels!r}: choose 'random' or 'real'")
     if config.labels == "real" and config.data == "gaussian":
@@ -354,6 +359,13 @@ def _proposals(config: SearchConfig, rng: np.random.Generator) -> tuple[list[Can
     return list(seen.values()), {"proposer": "uniform sampling", "samples_drawn": tries}
 
 
+def _scoring_path(config: SearchConfig, score: str) -> str:
+    """``config.scoring`` resolved for ``score``: "masked" or "per-cell"."""
+    if config.scoring == "auto":
+        return "masked" if masked.preferred(config.space) and score in masked.MASKED_SCORES else "per-cell"
+    return config.scoring
+
+
 def _score_all(config: SearchConfig, cands: list[Candidate], score: str, key: jax.Array, quiet: bool) -> None:
     from tqdm.auto import tqdm
 
@@ -363,12 +375,12 @@ def _score_all(config: SearchConfig, cands: list[Candidate], score: str, key: ja
     k_batch, k_init = jax.random.split(key)
     batch = _scoring_batch(config, k_batch)
     keys = [jax.random.fold_in(k_init, i) for i in range(len(cands))]
-    if config.scoring == "masked":
+    if _scoring_path(config, score) == "masked":
         _status(f"scoring {len(cands)} cells ({score}), {MASKED_PER_CALL} per compiled call", quiet)
         results = masked.score_cells([build(config.space, c.cell, proxy=True) for c in cands], batch, [score],
                                      jnp.stack(keys), per_call=min(MASKED_PER_CALL, len(cands)),
                                      cell_names=[c.summary for c in cands])
-    else:  # the fastest correct path on a CPU: blockwise (nothing compiled per cell) where it applies
+    else:  # per cell: blockwise (nothing compiled per cell) where it applies, the fastest correct path on a CPU
         results = (score_cell(build(config.space, c.cell, proxy=True), None, batch, [score], key=k,
                               name=c.summary)[1]
                    for c, k in zip(tqdm(cands, desc=f"scoring ({score})", disable=quiet, unit="cell"), keys))
@@ -454,6 +466,7 @@ def _rank_scores(config: SearchConfig, cands: list[Candidate], key: jax.Array, q
         return "nal_log_prob", True
     if config.method in ("nal+nasi", "nasi"):
         _score_all(config, cands, "nasi_trace", key, quiet)
+        details["scoring"] = _scoring_path(config, "nasi_trace")
         scored = [c for c in cands if "nasi_trace" in c.scores]
         if not scored:
             raise NasiNalError("no candidate has a NASI trace (see each candidate's errors): nothing to rank")
@@ -465,6 +478,7 @@ def _rank_scores(config: SearchConfig, cands: list[Candidate], key: jax.Array, q
             c.scores["nasi_penalized"] = float(scores.nasi_penalized(c.scores["nasi_trace"], config.mu, nu))
         return "nasi_penalized", True
     _score_all(config, cands, config.method, key, quiet)
+    details["scoring"] = _scoring_path(config, config.method)
     return config.method, config.method not in scores.LOWER_IS_BETTER
 
 

@@ -28,7 +28,7 @@ examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    from nasi_nal.pipeline import DATA_MODES, SPACES, SearchConfig, method_names
+    from nasi_nal.pipeline import DATA_MODES, SCORING, SPACES, SearchConfig, method_names
 
     d = SearchConfig()
     p = argparse.ArgumentParser(
@@ -51,9 +51,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--unscorable", choices=("fail", "last"), default=d.unscorable,
                    help="a candidate whose ranking score cannot be computed: stop with an error (fail, default) or "
                         "rank it last and keep its error in the report (last)")
-    p.add_argument("--scoring", choices=("auto", "masked"), default=d.scoring,
-                   help="auto (default): blockwise for nb201/nb101 (fastest on a CPU), one program per cell else; "
-                        "masked: 64 cells per compiled call, for GPUs/TPUs (nb201/nb101; not nwot)")
+    p.add_argument("--scoring", choices=SCORING, default=d.scoring,
+                   help="per-cell: blockwise for nb201/nb101 (fastest on a CPU), one program per cell else; "
+                        "masked: 64 cells per compiled call, for GPUs/TPUs (nb201/nb101; not nwot); "
+                        "auto (default): masked on a GPU/TPU where it applies, else per-cell")
     p.add_argument("--nasi-steps", type=int, default=d.nasi_steps, help="supernet search steps (--method nasi)")
     p.add_argument("--table", default=d.table, help="NAS-Bench table to look up true accuracies")
     p.add_argument("--output", default=d.output, help="JSON report path (winner PNGs are written beside it)")

@@ -148,3 +148,22 @@ def test_bad_requests_say_what_to_do():
     net, _ = masked.masked_form(_nb101(*NB101_CELLS[0]))
     with pytest.raises(NetworkConfigError, match="nb101_encoding"):
         net.init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)))
+
+
+def test_cost_analysis_counts_every_cell_and_example():
+    model = _nb201(NB201_CELLS[0])
+    batch = make_batch(jax.random.PRNGKey(1), 4, inputs="gaussian", targets="random")
+    one = masked.cost_analysis(model, batch, ("grad_norm",), per_call=1)
+    three = masked.cost_analysis(model, batch, ("grad_norm",), per_call=3)
+    assert one["flops"] > 0 and one["bytes accessed"] > 0
+    np.testing.assert_allclose(three["flops"], 3 * one["flops"], rtol=0.02)
+    # more examples than a default Jacobian chunk (8), counted as one loop-free chunk (XLA counts a loop body once):
+    # twice the examples, twice the per-example backward passes
+    nine, eighteen = (make_batch(jax.random.PRNGKey(1), n, inputs="gaussian", targets="random") for n in (9, 18))
+    half = masked.cost_analysis(model, nine, ("ntk_trace",), per_call=1)
+    full = masked.cost_analysis(model, eighteen, ("ntk_trace",), per_call=1)
+    assert 1.8 < full["flops"] / half["flops"] < 2.2
+    with_synflow = masked.cost_analysis(model, batch, ("grad_norm", "synflow"), per_call=1)
+    assert with_synflow["flops"] > one["flops"]
+    with pytest.raises(UnknownScoreError, match="nwot"):
+        masked.cost_analysis(model, batch, ("nwot",))

@@ -53,8 +53,8 @@ def test_help_lists_options_and_examples(capsys):
     (["--output", "/nonexistent/folder/out.json"], "output folder /nonexistent/folder does not exist"),
     (["--data", "/nonexistent/cifar.npz"], "--data '/nonexistent/cifar.npz'"),
     (["--space", "darts", "--table", "x.csv"], "DARTS has no tabular benchmark"),
-    (["--space", "darts", "--scoring", "masked"], "not darts: use --scoring auto"),
-    (["--space", "nb201", "--method", "nwot", "--scoring", "masked"], "not 'nwot': use --scoring auto"),
+    (["--space", "darts", "--scoring", "masked"], "not darts: use --scoring per-cell"),
+    (["--space", "nb201", "--method", "nwot", "--scoring", "masked"], "not 'nwot': use --scoring per-cell"),
 ])
 def test_bad_input_is_one_clear_line_and_exit_2(capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
@@ -127,7 +127,18 @@ def test_masked_scoring_ranks_by_the_masked_networks_scores():
                              scoring="masked")
     values = [c.scores["nasi_trace"] for c in result.candidates]
     assert len(values) == 3 and values == sorted(values, reverse=True) and len(set(values)) == 3
-    assert result.config.scoring == "masked"
+    assert result.config.scoring == "masked" and result.details["scoring"] == "masked"
+
+
+def test_auto_scoring_takes_the_masked_form_on_an_accelerator(monkeypatch):
+    kw = dict(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=3)
+    assert nasi_nal.search(**kw).details["scoring"] == "per-cell"  # this CPU
+    monkeypatch.setattr(pipeline.masked, "preferred", lambda space: space in pipeline.masked.MASKED_SPACES)
+    on_gpu = nasi_nal.search(**kw)  # as a GPU would run it (the masked program of the test above, cached)
+    masked = nasi_nal.search(**kw, scoring="masked")
+    assert on_gpu.details["scoring"] == "masked"
+    assert [c.scores for c in on_gpu.candidates] == [c.scores for c in masked.candidates]
+    assert nasi_nal.search(**{**kw, "method": "nwot"}).details["scoring"] == "per-cell"  # masked lacks nwot
 
 
 def test_unscorable_candidates_fail_or_rank_last():

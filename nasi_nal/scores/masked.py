@@ -4,9 +4,11 @@ The form for accelerators, where arithmetic is cheap and compiling is not. Every
 size shares one fixed-shape masked network, so ONE program -- initialization and every requested score, vmapped
 over ``per_call`` cells -- is compiled per space, size, score set, batch shape and ``per_call``, then called
 for every group of cells. The price is arithmetic: every op of every edge/vertex is computed (NB201 5 ops per
-edge, NB101 three ops and a projection per vertex at full width), which on XLA:CPU makes it slower than
-``nasi_nal.scores.blockwise`` (``benchmarks/scoring_speed.py --method masked`` measures both), so
-``joint.score_cell``'s default never picks it; pass ``scoring="masked"`` to the search on a GPU or TPU.
+edge, NB101 three ops and a projection per vertex at full width), which on XLA:CPU makes it ~7x slower than
+``nasi_nal.scores.blockwise`` (``benchmarks/scoring_speed.py --methods masked,blockwise`` measures both). On a GPU
+or TPU the blockwise path still pays host dispatch per block and cell while this form's arithmetic is cheap
+(``benchmarks/masked_projection.py``), so the search's and the correlation benchmark's ``auto`` take this form
+there (:func:`preferred`).
 
 Scores: :data:`MASKED_SCORES`, each finished on the host exactly as ``nasi_nal.scores.joint`` does. ``nwot``
 (whose ReLU codes would include the unused ops') and the shape scores ``params``/``flops`` are not computed here.
@@ -35,6 +37,18 @@ from nasi_nal.scores.data import Batch
 
 #: Scores this module computes.
 MASKED_SCORES = ("grad_norm", "snip", "nasi_trace", "jacob_cov", "ntk_trace", "ntk_cond", "synflow")
+#: Spaces with a masked network.
+MASKED_SPACES = ("nb201", "nb101")
+
+
+def preferred(space: str, backend: str | None = None) -> bool:
+    """Whether ``auto`` scoring of ``space`` takes the masked form on ``backend`` (default: JAX's default backend):
+    on an accelerator for the spaces with a masked network; on a CPU never (blockwise is ~7x faster there).
+
+    Chosen from CPU measurements and the accelerator projection of ``benchmarks/masked_projection.py``; no GPU
+    measurement yet (``benchmarks/scoring_speed.py`` has the command).
+    """
+    return (backend or jax.default_backend()) != "cpu" and space in MASKED_SPACES
 
 
 def masked_form(model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
@@ -94,6 +108,13 @@ def _synflow_program(net: nn.Module) -> Callable:
     return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
 
 
+def _check_names(names: Sequence[str]) -> None:
+    unknown = sorted(set(names) - set(MASKED_SCORES))
+    if unknown:
+        raise UnknownScoreError(f"masked scoring computes {', '.join(MASKED_SCORES)}, not {unknown}: score those "
+                                "with nasi_nal.scores.joint.score_cell")
+
+
 def score_cells(
     models: Sequence[nn.Module],
     batch: Batch,
@@ -117,10 +138,7 @@ def score_cells(
 
     A score that cannot be computed for a cell (``NasiNalError``) is reported in that cell's ``errors``.
     """
-    unknown = sorted(set(names) - set(MASKED_SCORES))
-    if unknown:
-        raise UnknownScoreError(f"masked scoring computes {', '.join(MASKED_SCORES)}, not {unknown}: score those "
-                                "with nasi_nal.scores.joint.score_cell")
+    _check_names(names)
     check_batch(batch, "score_cells")
     if not models:
         return []
@@ -164,4 +182,36 @@ def score_cells(
     return results
 
 
-__all__ = ["MASKED_SCORES", "init_variables", "masked_form", "score_cells"]
+def cost_analysis(model: nn.Module, batch: Batch, names: Sequence[str], *, per_call: int = 64) -> dict[str, float]:
+    """XLA's counts for the programs ``score_cells`` runs on one call of ``per_call`` cells of ``model``'s space
+    and size: ``flops``, ``transcendentals`` and ``bytes accessed``, summed over the scores' program and (for
+    ``synflow``) its float64 program.
+
+    The programs are lowered, not compiled, so this is cheap and needs no accelerator; the counts are of the
+    unoptimized HLO: operations are what any backend computes, bytes are before fusion (each operation reading its
+    inputs and writing its output), so they overstate a fused program's memory traffic. The NTK scores are
+    lowered with the whole batch as one Jacobian chunk (XLA counts a loop's body once; chunking changes memory,
+    not arithmetic). For projecting the time of ``score_cells`` on an accelerator
+    (``benchmarks/masked_projection.py``).
+    """
+    _check_names(names)
+    check_batch(batch, "cost_analysis")
+    if int(per_call) < 1:
+        raise ValueError(f"per_call must be a positive integer, got {per_call!r}")
+    net, cell = masked_form(model)
+    device = tuple(n for n in joint.DEVICE_SCORES if n in names)
+    program = _program(net, device, "synflow" in names, int(batch.inputs.shape[0]))
+    cells = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct((per_call, *np.shape(a)), jnp.asarray(a).dtype),
+                                   cell)
+    keys = jax.ShapeDtypeStruct((per_call, 2), jnp.uint32)
+    counts = [program.lower(keys, cells, batch).cost_analysis()]
+    if "synflow" in names:
+        params = jax.eval_shape(program, keys, cells, batch)[1]
+        with enable_x64():
+            ones = jax.ShapeDtypeStruct((1, *batch.inputs.shape[1:]), jnp.float64)
+            counts.append(_synflow_program(net).lower(params, cells, ones).cost_analysis())
+    return {k: float(sum(c.get(k, 0.0) for c in counts)) for k in ("flops", "transcendentals", "bytes accessed")}
+
+
+__all__ = ["MASKED_SCORES", "MASKED_SPACES", "cost_analysis", "init_variables", "masked_form", "preferred",
+           "score_cells"]
