@@ -191,13 +191,13 @@ def _score_rows(job: dict[str, Any], partial: pathlib.Path, on_record=None, per_
             cells, rows, labels = job["cells"][part], job["rows"][part], job["labels"][part]
             models = [build(job["space"], cell, proxy=not job["full"], **job["overrides"]) for cell in cells]
             keys = [jax.random.fold_in(k_init, row) for row in rows]
-            results = [masked.score_cells(models, batch, in_masked, jax.numpy.stack(keys), per_call=group,
-                                          cell_names=labels)] if in_masked else []
+            in_call = masked.score_cells(models, batch, in_masked, jax.numpy.stack(keys), per_call=group,
+                                         cell_names=labels) if in_masked else None
             shared = (time.time() - t0) / len(rows)
             for i, (model, key, row, label, acc) in enumerate(zip(models, keys, rows, labels,
                                                                   job["accuracy"][part])):
                 t1 = time.time()
-                values, errors = (dict(results[0][i].values), dict(results[0][i].errors)) if in_masked else ({}, {})
+                values, errors = (dict(in_call[i].values), dict(in_call[i].errors)) if in_call is not None else ({}, {})
                 if per_cell:
                     variables, result = score_cell(model, None, batch, per_cell, key=key, name=label, method=method)
                     values.update(result.values)

@@ -143,7 +143,7 @@ def test_masked_method_on_real_networks_matches_masked_scoring(reference_file, t
                               input_size=16, out_dir=tmp_path, progress=False, method="masked")
     records = [json.loads(line) for line in next(tmp_path.glob("*.jsonl.partial")).read_text().splitlines()]
     assert summary["cells"] == 2 and len(records) == 2
-    cells, _, labels = correlation.load_table("nb201", reference_file("nb201_cifar10.csv"))
+    cells, _, _ = correlation.load_table("nb201", reference_file("nb201_cifar10.csv"))
     models = [correlation.build("nb201", cells[r["row"]], proxy=True, channels=4) for r in records]
     k_batch, k_init = correlation.jax.random.split(correlation.jax.random.PRNGKey(0))
     batch = correlation.make_batch(k_batch, 4, inputs="gaussian", targets="random", input_shape=(16, 16, 3),

@@ -1,4 +1,5 @@
 """The end-to-end pipeline and its command line, on tiny settings."""
+import functools
 import json
 import os
 import signal
@@ -133,7 +134,7 @@ def test_masked_scoring_ranks_by_the_masked_networks_scores():
 def test_auto_scoring_takes_the_masked_form_on_an_accelerator(monkeypatch):
     kw = dict(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=3)
     assert nasi_nal.search(**kw).details["scoring"] == "per-cell"  # this CPU
-    monkeypatch.setattr(pipeline.masked, "preferred", lambda space: space in pipeline.masked.MASKED_SPACES)
+    monkeypatch.setattr(pipeline.masked, "preferred", functools.partial(pipeline.masked.preferred, backend="gpu"))
     on_gpu = nasi_nal.search(**kw)  # as a GPU would run it (the masked program of the test above, cached)
     masked = nasi_nal.search(**kw, scoring="masked")
     assert on_gpu.details["scoring"] == "masked"

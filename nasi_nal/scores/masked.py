@@ -95,6 +95,11 @@ def _program(net: nn.Module, device: tuple[str, ...], params: bool, chunk_size: 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
 
 
+def _program_for(net: nn.Module, names: Sequence[str], chunk_size: int) -> Callable:
+    """The (cached) program for ``names``: their device scores, and the params when ``synflow`` needs them."""
+    return _program(net, tuple(n for n in joint.DEVICE_SCORES if n in names), "synflow" in names, chunk_size)
+
+
 @functools.lru_cache(maxsize=8)
 def _synflow_program(net: nn.Module) -> Callable:
     """jit(vmap over cells): (params, cells, ones input) -> sum |W * dR/dW| per kernel, float64, no batch norm."""
@@ -152,8 +157,7 @@ def score_cells(
     if any(f[0] != net for f in forms):
         raise ValueError("score_cells scores cells of ONE space and network size per call (one masked network); "
                          f"got {sorted({repr(f[0]) for f in forms})}")
-    device = tuple(n for n in joint.DEVICE_SCORES if n in names)
-    program = _program(net, device, "synflow" in names, int(chunk_size))
+    program = _program_for(net, names, int(chunk_size))
     num_outputs = int(net.num_classes)
     results: list[CellScores] = []
     for start in range(0, len(models), per_call):
@@ -199,8 +203,7 @@ def cost_analysis(model: nn.Module, batch: Batch, names: Sequence[str], *, per_c
     if int(per_call) < 1:
         raise ValueError(f"per_call must be a positive integer, got {per_call!r}")
     net, cell = masked_form(model)
-    device = tuple(n for n in joint.DEVICE_SCORES if n in names)
-    program = _program(net, device, "synflow" in names, int(batch.inputs.shape[0]))
+    program = _program_for(net, names, int(batch.inputs.shape[0]))
     cells = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct((per_call, *np.shape(a)), jnp.asarray(a).dtype),
                                    cell)
     keys = jax.ShapeDtypeStruct((per_call, 2), jnp.uint32)
