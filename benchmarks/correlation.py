@@ -7,20 +7,17 @@
         --images cifar10_exact_first1017.npz --inputs real --targets real --cells 1000
 
 Cells are drawn without replacement with ``numpy.random.default_rng(seed)`` from the table's rows; each cell's
-network (``nasi_nal.networks.build``, proxy size unless ``--full``) is initialized with
-``jax.random.fold_in(PRNGKey(seed), table row)`` and scored on one fixed batch with every score by
-``nasi_nal.scores.joint.score_cell``: ``--method auto`` (default) runs NAS-Bench-201 and -101 networks through
-blocks compiled once for the whole run (``nasi_nal.scores.blockwise``) and compiles one program per cell for the
-exact NTK scores; ``--method joint`` compiles one program per cell for everything; ``--method masked`` scores what
-``nasi_nal.scores.masked`` computes 64 cells per compiled call (the cells' variables drawn by the masked network
-from the same keys) and the rest per cell. ``auto`` is ``masked`` on a GPU/TPU (``masked.preferred``) and the
-summary's config lists the scores it took there (``masked_scores``). ``--workers N``
-scores cells in N processes side by side (compilation is single-threaded). Each cell's result is appended to
-``benchmarks/results/<run>.jsonl.partial`` (``.partial.<pid>`` per worker) as soon as it is computed, and a rerun
-with the same settings reuses those lines (resumable). The summary -- Spearman and Kendall correlation with accuracy,
-bootstrap 95% intervals, number of cells, network size, device and wall time per cell -- goes to
-``benchmarks/results/<run>.json`` and ``.md``. A score that fails on a cell (``NonFiniteScoreError``) is recorded
-with its message and left out of that score's correlation; the summary reports how many cells failed.
+network (``nasi_nal.networks.build``, proxy size unless ``--full``) draws its variables from
+``nasi_nal.scores.cell_key(seed, the cell's arch string or hash)`` and is scored on one fixed batch with every score,
+batch norm in ``--bn`` mode (train by default), by ``nasi_nal.scores.iter_scores``: ``--engine auto`` (default)
+lets ``nasi_nal.scores.choose`` pick (blockwise on a CPU, masked on a GPU/TPU for the scores it computes; the
+summary's config records the plan), or one engine is forced. ``--workers N`` scores cells in N processes side by
+side (compilation is single-threaded). Each cell's result is appended to ``benchmarks/results/<run>.jsonl.partial``
+(``.partial.<pid>`` per worker) as soon as it is computed, and a rerun with the same settings reuses those lines
+(resumable). The summary -- Spearman and Kendall correlation with accuracy, bootstrap 95% intervals, number of
+cells, network size, device and wall time per cell -- goes to ``benchmarks/results/<run>.json`` and ``.md``. A score
+that fails on a cell (``NonFiniteScoreError``) is recorded with its message and left out of that score's
+correlation; the summary reports how many cells failed.
 
 Images: ``--images`` takes the exact-pixel npz (``x_train``/``y_train`` uint8) or the image-folder tarball
 ``cifar10_jpeg_q75.tar.gz`` (train/<class>/*.jpg). The tarball is LOSSY JPEG (quality 75, mean absolute pixel
@@ -48,12 +45,10 @@ from scipy import stats
 from tqdm import tqdm
 
 from nasi_nal.networks.build import PROXY_CONFIGS, build
-from nasi_nal.networks.common import count_params, num_params
-from nasi_nal.scores import LOWER_IS_BETTER, SCORES, get_score, make_batch, masked
-from nasi_nal.scores.joint import METHODS as CELL_METHODS
+from nasi_nal.scores import DEFAULT_BN, DEFAULT_PROBES, ENGINES, LOWER_IS_BETTER, SCORES, choose, make_batch
+from nasi_nal.scores.common import check_bn, check_probes
 
-METHODS = (*CELL_METHODS, "masked")
-MASKED_PER_CALL = 64  # cells per compiled call for the masked scores
+MASKED_PER_CALL = 64  # cells per compiled call of the masked engine
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 DEFAULT_TABLES = {"nb201": "nb201_cifar10.csv", "nb101": "nb101_cifar10_sample20001.npz"}
@@ -148,7 +143,7 @@ def summarize(records: list[dict], scores: Sequence[str], seed: int) -> dict[str
 _PER_ROW = ("cells", "rows", "labels", "accuracy")
 
 
-def _read_partials(out_dir: pathlib.Path, run_name: str) -> dict[int, dict]:
+def read_records(out_dir: pathlib.Path, run_name: str) -> dict[int, dict]:
     """Every cell already scored by this run: the lines of ``<run>.jsonl.partial`` and of its workers' files."""
     done: dict[int, dict] = {}
     for part in sorted(out_dir.glob(f"{run_name}.jsonl.partial*")):
@@ -167,51 +162,31 @@ def _read_partials(out_dir: pathlib.Path, run_name: str) -> dict[int, dict]:
 def _score_rows(job: dict[str, Any], partial: pathlib.Path, on_record=None, per_process: bool = False) -> int:
     """Scores ``job``'s cells, appending one JSON line per cell to ``partial``; returns the count.
 
-    Each cell is scored with the key ``fold_in(k, row)``: ``job["masked_scores"]`` by ``masked.score_cells``,
-    ``job["per_call"]`` cells per call, the rest cell by cell by ``nasi_nal.scores.joint.score_cell`` with
-    ``job["method"]`` (``auto`` where it is ``masked``).
-    Runs in the main process or in a worker process (``workers > 1``, ``per_process``: the lines go to
-    ``<partial>.<pid>`` so that no two processes append to one file).
+    Each cell's variables (and NTK probes) are drawn from ``nasi_nal.scores.cell_key(seed, its canonical key)``, and
+    ``nasi_nal.scores.iter_scores`` picks the engines (``job["engine"]``). Runs in the main process or in a worker
+    process (``workers > 1``, ``per_process``: the lines go to ``<partial>.<pid>`` so that no two processes append
+    to one file).
     """
-    from nasi_nal.scores import Batch
-    from nasi_nal.scores.joint import score_cell
+    from nasi_nal.scores import Batch, cell_key, iter_scores
 
     batch = Batch(*(jax.numpy.asarray(a) for a in job["batch"]))
-    k_init = jax.random.split(jax.random.PRNGKey(job["seed"]))[1]
-    in_masked = job["masked_scores"]
-    per_cell = [n for n in job["scores"] if n not in in_masked]
-    method = "auto" if job["method"] == "masked" else job["method"]
-    group = job["per_call"] if in_masked else 1
     if per_process:
         partial = partial.with_name(f"{partial.name}.{os.getpid()}")
+    models = [build(job["space"], cell, proxy=not job["full"], **job["overrides"]) for cell in job["cells"]]
+    results = iter_scores(models, batch, job["scores"], [cell_key(job["seed"], label) for label in job["labels"]],
+                          bn=job["bn"], probes=job["probes"], inits=job["inits"], engine=job["engine"],
+                          per_call=job["per_call"], cell_names=job["labels"], space=job["space"])
     with open(partial, "a") as log:
-        for start in range(0, len(job["rows"]), group):
+        t0 = time.time()
+        for row, label, acc, result in zip(job["rows"], job["labels"], job["accuracy"], results):
+            record = {"row": row, "cell": label, "accuracy": acc,
+                      "scores": {n: result.values.get(n) for n in job["scores"]}, "errors": result.errors,
+                      "params": result.values.get("params"), "seconds": time.time() - t0}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
             t0 = time.time()
-            part = slice(start, start + group)
-            cells, rows, labels = job["cells"][part], job["rows"][part], job["labels"][part]
-            models = [build(job["space"], cell, proxy=not job["full"], **job["overrides"]) for cell in cells]
-            keys = [jax.random.fold_in(k_init, row) for row in rows]
-            in_call = masked.score_cells(models, batch, in_masked, jax.numpy.stack(keys), per_call=group,
-                                         cell_names=labels) if in_masked else None
-            shared = (time.time() - t0) / len(rows)
-            for i, (model, key, row, label, acc) in enumerate(zip(models, keys, rows, labels,
-                                                                  job["accuracy"][part])):
-                t1 = time.time()
-                values, errors = (dict(in_call[i].values), dict(in_call[i].errors)) if in_call is not None else ({}, {})
-                if per_cell:
-                    variables, result = score_cell(model, None, batch, per_cell, key=key, name=label, method=method)
-                    values.update(result.values)
-                    errors.update(result.errors)
-                    params = num_params(variables["params"])
-                else:
-                    params = count_params(model, (1, *batch.inputs.shape[1:]))
-                record = {"row": row, "cell": label, "accuracy": acc,
-                          "scores": {n: values.get(n) for n in job["scores"]}, "errors": errors, "params": params,
-                          "seconds": shared + time.time() - t1}
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                if on_record is not None:
-                    on_record(record)
+            if on_record is not None:
+                on_record(record)
     return len(job["rows"])
 
 
@@ -233,33 +208,31 @@ def run(
     tag: str | None = None,
     progress: bool = True,
     workers: int = 1,
-    method: str = "auto",
+    engine: str = "auto",
+    bn: str = DEFAULT_BN,
+    probes: int | str = DEFAULT_PROBES,
+    inits: int = 1,
 ) -> dict[str, Any]:
     """Scores ``cells`` cells of ``space`` with ``scores`` and writes the summary; returns it (see module doc)."""
-    for name in scores:
-        get_score(name)  # unknown names fail before any work
+    plan = choose(space, scores, engine=engine)  # unknown scores or engines fail before any work
+    check_bn(bn)
+    check_probes(probes)
     if workers > 1:  # several processes share one accelerator: none may grab most of its memory up front
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    if method not in METHODS:
-        raise SystemExit(f"--method {method!r}: choose one of {', '.join(METHODS)}")
     overrides = dict(overrides or {})
     config = dict(space=space, cells=cells, seed=seed, scores=list(scores), batch_size=batch_size, inputs=inputs,
                   targets=targets, images=pathlib.Path(images).name if images else None, image_pool=image_pool,
-                  full=full, overrides=overrides, input_size=input_size, method=method)
-    masked_scores = [n for n in scores if n in masked.MASKED_SCORES] \
-        if method == "masked" or (method == "auto" and masked.preferred(space)) else []
-    if masked_scores:  # their variables are the masked network's draws: a run of its own (and its own digest)
-        config["masked_scores"] = masked_scores
+                  full=full, overrides=overrides, input_size=input_size, bn=bn, probes=probes, inits=inits,
+                  engines=plan)
     digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
-    run_name = tag or f"correlation_{space}_{inputs}-{targets}_n{cells}_s{seed}_{digest}"
+    run_name = tag or f"correlation_{space}_{inputs}-{targets}_{bn}_n{cells}_s{seed}_{digest}"
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = out_dir / f"{run_name}.jsonl.partial"
 
     table_path = data_file(table, DEFAULT_TABLES.get(space))
     all_cells, accuracy, labels = load_table(space, table_path)
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(len(all_cells), min(cells, len(all_cells)), replace=False)
+    rows = drawn_rows(len(all_cells), cells, seed)
 
     k_batch = jax.random.split(jax.random.PRNGKey(seed))[0]
     data_note = "i.i.d. N(0, 1) inputs (no dataset)"
@@ -270,18 +243,19 @@ def run(
     batch = make_batch(k_batch, batch_size, images=pool_x, labels=pool_y, inputs=inputs, targets=targets,
                        input_shape=(input_size, input_size, 3), num_classes=10)
 
-    done = _read_partials(out_dir, run_name)
+    done = read_records(out_dir, run_name)
     todo = [int(r) for r in rows if int(r) not in done]
     start = time.time()
+    masked = "masked" in plan
     job = dict(space=space, cells=[all_cells[r] for r in todo], rows=todo, labels=[labels[r] for r in todo],
                accuracy=[float(accuracy[r]) for r in todo], full=full, overrides=overrides, scores=list(scores),
-               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed, method=method,
-               masked_scores=masked_scores, per_call=max(1, min(MASKED_PER_CALL, len(todo))))
+               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed, engine=engine, bn=bn,
+               probes=probes, inits=inits, per_call=max(1, min(MASKED_PER_CALL, len(todo))))
     bar = tqdm(desc=f"{space} cells", disable=not progress, initial=len(rows) - len(todo), total=len(rows))
     if workers <= 1:
         _score_rows(job, partial, on_record=lambda _: bar.update())
     else:  # chunks of 4 cells (a call's worth when masked); each worker appends to its own <run>.jsonl.partial.<pid>
-        size = job["per_call"] if masked_scores else 4
+        size = job["per_call"] if masked else 4
         pieces = [{k: (v[i:i + size] if k in _PER_ROW else v) for k, v in job.items()}
                   for i in range(0, len(todo), size)]
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -289,10 +263,10 @@ def run(
             for future in concurrent.futures.as_completed(futures):
                 bar.update(future.result())
     bar.close()
-    done.update(_read_partials(out_dir, run_name))
+    done.update(read_records(out_dir, run_name))
     records = [done[int(r)] for r in rows]
     seconds = np.array([r["seconds"] for r in records])
-    params = np.array([r["params"] for r in records])
+    params = np.array([r["params"] for r in records if r.get("params") is not None])
     network = dict(PROXY_CONFIGS[space]) if not full else {"size": "full (benchmark) networks"}
     network.update(overrides)
     summary = {
@@ -303,7 +277,8 @@ def run(
         "accuracy": ACCURACY[space],
         "data": data_note,
         "network": network,
-        "params": {"mean": float(params.mean()), "min": int(params.min()), "max": int(params.max())},
+        "params": ({"mean": float(params.mean()), "min": int(params.min()), "max": int(params.max())}
+                   if len(params) else None),
         "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
         "host": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "jax": jax.__version__,
@@ -318,6 +293,11 @@ def run(
     return summary
 
 
+def drawn_rows(table_rows: int, cells: int, seed: int) -> np.ndarray:
+    """The table rows a run of ``cells`` cells with ``seed`` scores, in its order."""
+    return np.random.default_rng(seed).choice(table_rows, min(cells, table_rows), replace=False)
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """The summary as a markdown table, built only from the JSON above."""
     c = summary["config"]
@@ -326,13 +306,14 @@ def markdown(summary: dict[str, Any]) -> str:
         "",
         f"- accuracy: {summary['accuracy']} from `{summary['table']}`",
         f"- batch: {c['batch_size']} examples, inputs {c['inputs']}, labels {c['targets']}; {summary['data']}",
-        f"- networks: {json.dumps(summary['network'])}; parameters mean {summary['params']['mean']:.0f} "
-        f"(min {summary['params']['min']}, max {summary['params']['max']})",
+        f"- networks: {json.dumps(summary['network'])}"
+        + (f"; parameters mean {summary['params']['mean']:.0f} (min {summary['params']['min']}, max "
+           f"{summary['params']['max']})" if summary["params"] else ""),
         f"- device: {summary['device']} ({summary['host']}), jax {summary['jax']}; "
         f"{summary['seconds_per_cell']['mean']:.2f} s per cell "
         f"(median {summary['seconds_per_cell']['median']:.2f} s, all scores)",
-        *([f"- masked form (`nasi_nal.scores.masked`, its own variable draws): {', '.join(c['masked_scores'])}"]
-          if c.get("masked_scores") else []),
+        f"- batch norm in {c['bn']} mode; ntk_trace probes: {c['probes']}; initializations averaged: {c['inits']}; "
+        f"engines: {json.dumps(c['engines'])}",
         f"- seed {c['seed']}; intervals: percentile bootstrap over cells, 1,000 resamples",
         *([f"- command: `{summary['command']}`"] if summary.get("command") else []),
         "",
@@ -369,10 +350,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--input-size", type=int, default=32, help="side of Gaussian inputs")
     p.add_argument("--out", type=pathlib.Path, default=RESULTS)
     p.add_argument("--tag", help="run name (default: from the settings)")
-    p.add_argument("--method", choices=METHODS, default="auto",
-                   help="auto: blockwise where it applies (NB201/NB101), one program per cell otherwise, and "
-                        "masked on a GPU/TPU; joint: one program per cell always; masked: 64 cells per call for "
-                        "the scores it computes")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="auto: blockwise on a CPU (NB201/NB101), masked on a GPU/TPU for the scores it computes; or "
+                        "one engine for every score")
+    p.add_argument("--bn", choices=("train", "eval"), default=DEFAULT_BN, help="batch-norm mode while scoring")
+    p.add_argument("--probes", default=str(DEFAULT_PROBES), help="Rademacher probes of ntk_trace, or 'exact'")
+    p.add_argument("--inits", type=int, default=1, help="draws of each cell's variables to average scores over")
     p.add_argument("--workers", type=int, default=1,
                    help="processes scoring cells side by side (compilation is single-threaded per process)")
     args = p.parse_args(argv)
@@ -384,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         overrides[field] = int(value)
     summary = run(args.space, args.table, args.cells, args.seed, [s for s in args.scores.split(",") if s],
                   args.batch_size, args.inputs, args.targets, args.images, args.image_pool, args.full, overrides,
-                  args.input_size, args.out, args.tag, workers=args.workers, method=args.method)
+                  args.input_size, args.out, args.tag, workers=args.workers, engine=args.engine, bn=args.bn,
+                  probes=args.probes if args.probes == "exact" else int(args.probes), inits=args.inits)
     print(markdown(summary))
     return summary
 

@@ -7,11 +7,12 @@
         --out benchmarks/results/scoring_speed_nb101_gpu.json  # on a GPU; benchmarks/masked_projection.py projects it
     python benchmarks/scoring_speed.py --cells 20 --baseline-cells 3 --proxy --override channels=4  # a smoke run
 
-For every score set (``--sets``) and method (``--methods``) -- ``joint``, the per-cell baseline that compiles one
+For every score set (``--sets``) and engine (``--methods``) -- ``joint``, the per-cell baseline that compiles one
 XLA program for each network (``nasi_nal.scores.joint``); ``blockwise``, which compiles each block of the space
 once and chains them per cell (``nasi_nal.scores.blockwise``); ``masked``, which compiles one fixed-shape masked
 network per space and scores ``--per-call`` cells per call (``nasi_nal.scores.masked``, the accelerator form; a
-set it cannot compute is listed as skipped) -- a fresh process initializes and scores random cells
+set it cannot compute is listed as skipped) -- a fresh process initializes (from ``cell_key(seed, cell)``) and
+scores, through ``nasi_nal.scores.iter_scores`` with batch norm in ``--bn`` mode, random cells
 (the space's ``sample`` with ``--seed``: uniform for NB201; for NB101 the official ``random_spec`` draw, which
 favours small cells) of ``--space`` at the benchmark's size or, with ``--proxy``, the proxy size, on one batch of
 Gaussian inputs and random labels (the speed does not depend on the pixels), and records per cell: wall seconds end
@@ -48,15 +49,14 @@ NB101_CELLS = 423_624  # every unique NAS-Bench-101 cell
 
 
 def measure(method: str, names: list[str], cells: int, seed: int, batch_size: int, network: dict,
-            per_call: int = 1) -> dict[str, Any]:
-    """Scores ``cells`` random cells in this process; timings and compile counts per cell (per call for
-    ``masked``). Run in a fresh process."""
+            per_call: int = 1, bn: str = "train") -> dict[str, Any]:
+    """Scores ``cells`` random cells in this process with the engine ``method``; timings and compile counts per cell
+    (per call for ``masked``). Run in a fresh process."""
     import jax
     import numpy as np
 
     from nasi_nal.networks.build import build
-    from nasi_nal.scores import make_batch, masked
-    from nasi_nal.scores.joint import score_cell
+    from nasi_nal.scores import cell_key, iter_scores, make_batch
     from nasi_nal.spaces import nb101, nb201
 
     compiles: list[float] = []
@@ -68,6 +68,7 @@ def measure(method: str, names: list[str], cells: int, seed: int, batch_size: in
     fields = dict(network)
     space, proxy = fields.pop("space"), fields.pop("proxy")
     sample = {"nb201": nb201.sample, "nb101": nb101.sample}[space]
+    canonical = {"nb201": nb201.format, "nb101": lambda c: c.hash}[space]
     key = jax.random.PRNGKey(seed)
     batch = make_batch(key, batch_size, inputs="gaussian", targets="random")
     rng = np.random.default_rng(seed)
@@ -81,12 +82,9 @@ def measure(method: str, names: list[str], cells: int, seed: int, batch_size: in
             before = len(compiles)
             start = time.perf_counter()
             models = [build(space, cell, proxy=proxy, **fields) for cell in cell_list]
-            keys = jax.numpy.stack([jax.random.fold_in(key, i) for i in indices])
-            if method == "masked":
-                results = masked.score_cells(models, batch, names, keys, per_call=per_call)
-            else:
-                results = [score_cell(m, None, batch, names, key=k, name=str(c), method=method)[1]
-                           for m, k, c in zip(models, keys, cell_list)]
+            keys = [cell_key(seed, canonical(c)) for c in cell_list]
+            results = list(iter_scores(models, batch, names, keys, bn=bn, engine=method, per_call=group,
+                                       cell_names=[str(c) for c in cell_list]))
             seconds = time.perf_counter() - start
             new = compiles[before:]
             rows.append({"cells": len(indices), "seconds": seconds, "compile_seconds": float(sum(new)),
@@ -120,7 +118,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_size: int, network: dict,
-        methods: Sequence[str] = ("blockwise", "joint"), per_call: int = 64) -> dict[str, Any]:
+        methods: Sequence[str] = ("blockwise", "joint"), per_call: int = 64, bn: str = "train") -> dict[str, Any]:
     """Every (set, method) in its own fresh process, one after the other (they must not share the CPU)."""
     import jax
 
@@ -140,7 +138,7 @@ def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_s
                          "skipped": f"masked scoring does not compute {sorted(set(names) - set(MASKED_SCORES))}"}
             else:
                 with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-                    out = pool.submit(measure, method, names, n, seed, batch_size, network, per_call).result()
+                    out = pool.submit(measure, method, names, n, seed, batch_size, network, per_call, bn).result()
                 entry = {"set": score_set, "method": method, **summarize(out["rows"]),
                          "peak_rss_mib": out["peak_rss_mib"],
                          "torch_reference_seconds": TORCH_REFERENCE.get(score_set) if comparable else None}
@@ -154,6 +152,7 @@ def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_s
         "command": "python benchmarks/scoring_speed.py " + " ".join(sys.argv[1:]),
         "network": network,
         "batch": f"{batch_size} examples, i.i.d. N(0, 1) inputs, uniform random labels",
+        "bn": bn,
         "seed": seed,
         "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
         "host": f"{platform.machine()}, {os.cpu_count()} CPU cores",
@@ -167,7 +166,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Scoring speed: {report['network']['space']} cells at initialization",
         "",
-        f"- network {json.dumps(report['network'])}; batch {report['batch']}; seed {report['seed']}",
+        f"- network {json.dumps(report['network'])}; batch {report['batch']}; batch norm "
+        f"{report.get('bn', 'eval')} mode; seed {report['seed']}",
         f"- device {report['device']} ({report['host']}), jax {report['jax']}",
         f"- command: `{report['command']}`",
         "- seconds per cell = init + every score of the set, end to end, mean over all cells (first "
@@ -203,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--methods", default="blockwise,joint", help=f"comma-separated, from {', '.join(METHODS)}")
     p.add_argument("--per-call", type=int, default=64, help="cells per compiled call for the masked method")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bn", choices=("train", "eval"), default="train", help="batch-norm mode while scoring")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--space", choices=("nb201", "nb101"), default="nb201")
     p.add_argument("--proxy", action="store_true", help="the proxy networks instead of the benchmark's full size")
@@ -222,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.per_call < 1:
         raise SystemExit(f"--per-call {args.per_call}: use a positive integer")
     report = run([s for s in args.sets.split(",") if s], args.cells, args.baseline_cells, args.seed,
-                 args.batch_size, network, methods, args.per_call)
+                 args.batch_size, network, methods, args.per_call, args.bn)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -247,10 +247,8 @@ def _correlate(space: str, table: pathlib.Path, images: pathlib.Path | None, set
                               str(images) if images else None, full=full, overrides=overrides,
                               input_size=settings.input_size, out_dir=folder, tag=tag, progress=progress,
                               workers=workers)
-    by_row = correlation._read_partials(folder, tag)
-    rows = np.random.default_rng(settings.seed).choice(  # the rows correlation.run drew, in its order
-        _table_len(space, table), min(cells, _table_len(space, table)), replace=False)
-    records = [by_row[int(r)] for r in rows]
+    by_row = correlation.read_records(folder, tag)
+    records = [by_row[int(r)] for r in correlation.drawn_rows(_table_len(space, table), cells, settings.seed)]
     return {"config": config, "summary": {k: v for k, v in summary.items() if k != "correlations"},
             "correlations": summary["correlations"],
             "records": [{"cell": r["cell"], "accuracy": r["accuracy"], "scores": r["scores"]} for r in records]}

@@ -62,3 +62,7 @@ class NetworkConfigError(NasiNalError, ValueError):
 
 class LeakageError(NasiNalError, RuntimeError):
     """Cells a model was trained on reached a set it is evaluated on."""
+
+
+class ScoringConfigError(NasiNalError, ValueError):
+    """A scoring option (batch-norm mode, NTK probes, engine, initializations) that does not exist or does not apply."""

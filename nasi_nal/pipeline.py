@@ -11,14 +11,13 @@
 * any score name of ``nasi_nal.scores.SCORES`` (``synflow``, ``nwot``, ``ntk_cond``, ...): uniformly sampled
   cells ranked by that score.
 
-Scoring builds each candidate's network at its proxy size (``nasi_nal.networks.build(..., proxy=True)``),
-initialises it with a key folded from the seed and the candidate's position, and scores it on one batch shared by
-all candidates (Gaussian inputs and random labels by default: NASI's data- and label-agnostic mode).
-``scoring="per-cell"`` scores one cell at a time on the fastest correct CPU path (``nasi_nal.scores.joint.score_cell``:
-blockwise for NB201/NB101); ``scoring="masked"`` scores 64 cells per compiled call with ``nasi_nal.scores.masked``
-(for accelerators); ``scoring="auto"`` (default) takes masked on a GPU/TPU where it applies, per-cell otherwise
-(``masked.preferred``), and the report's ``details.scoring`` says which ran. The two draw a cell's initial
-variables differently, so an accelerator's ranking is not a CPU's draw for draw (each path is deterministic).
+Scoring builds each candidate's network at its proxy size (``nasi_nal.networks.build(..., proxy=True)``), draws
+its variables from ``nasi_nal.scores.cell_key(seed, the cell's canonical key)`` (so a cell's score never depends on
+the other candidates), and scores it on one batch shared by all candidates (Gaussian inputs and random labels by
+default: NASI's data- and label-agnostic mode) with batch norm in ``config.bn`` mode. ``nasi_nal.scores.choose``
+picks the engines (``engine="auto"``: blockwise on a CPU, the masked engine on a GPU/TPU for the scores it
+computes); the report's ``details.engines`` says which ran. The masked engine draws a cell's variables with its own
+network, so an accelerator's ranking is not a CPU's draw for draw (each is deterministic).
 """
 from __future__ import annotations
 
@@ -38,15 +37,14 @@ import numpy as np
 from nasi_nal import report, scores
 from nasi_nal.errors import NasiNalError
 from nasi_nal.networks import build, count_params
-from nasi_nal.scores import masked
+from nasi_nal.scores.common import check_bn, check_probes, draw_keys
 from nasi_nal.spaces import darts, nb101, nb201
 
 SCHEMA = "nasi_nal.search/1"
 SPACES = ("nb101", "nb201", "darts")
 METHODS = ("nal+nasi", "nal", "nasi", "random")
 DATA_MODES = ("gaussian", "cifar10")
-SCORING = ("auto", "per-cell", "masked")  # how candidates are scored (SearchConfig.scoring)
-MASKED_PER_CALL = 64  # cells per compiled call with scoring="masked"
+MASKED_PER_CALL = 64  # cells per compiled call of the masked engine
 SCORING_BATCH = 16  # default batch of the per-cell scores: small, as every candidate compiles its own network
 DEFAULT_TOP_K = 5
 POOL_SIZE = 512  # real images loaded to draw scoring batches from
@@ -78,9 +76,10 @@ class SearchConfig:
     unscorable: str = "fail"  # a candidate whose ranking score cannot be computed (e.g. jacob_cov of a cell whose
     # output ignores its input): "fail" stops with an error naming it; "last" ranks it after every scored candidate
     # and keeps the error in the report
-    scoring: str = "auto"  # "per-cell": blockwise where it applies (NB201/NB101), else one program per cell;
-    # "masked": many cells per compiled call (nasi_nal.scores.masked; NB201/NB101, not nwot; slower on a CPU);
-    # "auto": masked on a GPU/TPU where it applies, else per-cell
+    engine: str = "auto"  # scoring engine (nasi_nal.scores.ENGINES): "auto" lets nasi_nal.scores.choose pick
+    bn: str = scores.DEFAULT_BN  # batch norm while scoring: "train" (batch statistics) or "eval" (initial statistics)
+    probes: int | str = scores.DEFAULT_PROBES  # Rademacher probes of the ntk_trace score, or "exact"
+    inits: int = 1  # draws of each candidate's variables its scores are averaged over
     nasi_steps: int | None = None  # supernet search steps T (method "nasi" on nb201 / darts); None: NASI's 100
     table: str | None = None  # NAS-Bench table for true accuracies: nb101 tfrecord/npz cache/sample, nb201 CSV
     output: str | None = None  # JSON report path; PNGs of the winners are written beside it
@@ -278,14 +277,10 @@ def _validate(config: SearchConfig) -> None:
         raise NasiNalError(f"--top-k {config.top_k} must lie between 1 and --candidates ({config.candidates})")
     if config.unscorable not in ("fail", "last"):
         raise NasiNalError(f"--unscorable {config.unscorable!r}: choose 'fail' or 'last'")
-    if config.scoring not in SCORING:
-        raise NasiNalError(f"--scoring {config.scoring!r}: choose one of {', '.join(SCORING)}")
-    if config.scoring == "masked" and config.space == "darts":
-        raise NasiNalError("--scoring masked has masked networks for nb201 and nb101, not darts: use --scoring "
-                           "per-cell")
-    if config.scoring == "masked" and config.method in scores.SCORES and config.method not in masked.MASKED_SCORES:
-        raise NasiNalError(f"--scoring masked computes {', '.join(masked.MASKED_SCORES)}, not {config.method!r}: use "
-                           "--scoring per-cell")
+    scores.choose(config.space, [_ranking_input(config)] if _ranking_input(config) else [], engine=config.engine)
+    check_bn(config.bn)
+    check_probes(config.probes)
+    draw_keys(jax.random.PRNGKey(0), config.inits)
     if config.labels not in ("random", "real"):
         raise NasiNalError(f"unknown labels mode {config.labels!r}: choose 'random' or 'real'")
     if config.labels == "real" and config.data == "gaussian":
@@ -359,38 +354,35 @@ def _proposals(config: SearchConfig, rng: np.random.Generator) -> tuple[list[Can
     return list(seen.values()), {"proposer": "uniform sampling", "samples_drawn": tries}
 
 
-def _scoring_path(config: SearchConfig, score: str) -> str:
-    """``config.scoring`` resolved for ``score``: "masked" or "per-cell"."""
-    if config.scoring == "auto":
-        return "masked" if masked.preferred(config.space) and score in masked.MASKED_SCORES else "per-cell"
-    return config.scoring
+def _ranking_input(config: SearchConfig) -> str | None:
+    """The score the method computes for every candidate (None: the method scores no network)."""
+    if config.method in scores.SCORES:
+        return config.method
+    if config.method == "nal+nasi" or (config.method == "nasi" and config.space == "nb101"):
+        return "nasi_trace"
+    return None
 
 
-def _score_all(config: SearchConfig, cands: list[Candidate], score: str, key: jax.Array, quiet: bool) -> None:
+def _score_all(config: SearchConfig, cands: list[Candidate], score: str, key: jax.Array,
+               quiet: bool) -> dict[str, list[str]]:
+    """Scores ``score`` of every candidate (its variables drawn from (seed, its key)); returns the engine plan."""
     from tqdm.auto import tqdm
 
-    from nasi_nal.scores.joint import score_cell
-
-    scores.get_score(score)  # an unknown name fails before any work
-    k_batch, k_init = jax.random.split(key)
-    batch = _scoring_batch(config, k_batch)
-    keys = [jax.random.fold_in(k_init, i) for i in range(len(cands))]
-    if _scoring_path(config, score) == "masked":
-        _status(f"scoring {len(cands)} cells ({score}), {MASKED_PER_CALL} per compiled call", quiet)
-        results = masked.score_cells([build(config.space, c.cell, proxy=True) for c in cands], batch, [score],
-                                     jnp.stack(keys), per_call=min(MASKED_PER_CALL, len(cands)),
-                                     cell_names=[c.summary for c in cands])
-    else:  # per cell: blockwise (nothing compiled per cell) where it applies, the fastest correct path on a CPU
-        results = (score_cell(build(config.space, c.cell, proxy=True), None, batch, [score], key=k,
-                              name=c.summary)[1]
-                   for c, k in zip(tqdm(cands, desc=f"scoring ({score})", disable=quiet, unit="cell"), keys))
-    for cand, result in zip(cands, results):
+    batch = _scoring_batch(config, key)
+    plan = scores.choose(config.space, [score], engine=config.engine)
+    models = [build(config.space, c.cell, proxy=True) for c in cands]
+    results = scores.iter_scores(
+        models, batch, [score], [scores.cell_key(config.seed, c.key) for c in cands], bn=config.bn,
+        probes=config.probes, inits=config.inits, engine=config.engine, per_call=min(MASKED_PER_CALL, len(cands)),
+        cell_names=[c.summary for c in cands])
+    for cand, result in zip(tqdm(cands, desc=f"scoring ({score})", disable=quiet, unit="cell"), results):
         if score in result.errors and config.unscorable == "fail":
             raise NasiNalError(f"{result.errors[score]} (--unscorable last ranks such cells last instead)")
         if score in result.errors:
             cand.errors[score] = result.errors[score]
         else:
             cand.scores[score] = result.values[score]
+    return plan
 
 
 def search(config: SearchConfig | None = None, *, quiet: bool = True, **overrides: Any) -> SearchResult:
@@ -465,8 +457,7 @@ def _rank_scores(config: SearchConfig, cands: list[Candidate], key: jax.Array, q
             c.scores["nal_log_prob"] = c.proposal_log_prob
         return "nal_log_prob", True
     if config.method in ("nal+nasi", "nasi"):
-        _score_all(config, cands, "nasi_trace", key, quiet)
-        details["scoring"] = _scoring_path(config, "nasi_trace")
+        details["engines"] = _score_all(config, cands, "nasi_trace", key, quiet)
         scored = [c for c in cands if "nasi_trace" in c.scores]
         if not scored:
             raise NasiNalError("no candidate has a NASI trace (see each candidate's errors): nothing to rank")
@@ -477,8 +468,7 @@ def _rank_scores(config: SearchConfig, cands: list[Candidate], key: jax.Array, q
         for c in scored:
             c.scores["nasi_penalized"] = float(scores.nasi_penalized(c.scores["nasi_trace"], config.mu, nu))
         return "nasi_penalized", True
-    _score_all(config, cands, config.method, key, quiet)
-    details["scoring"] = _scoring_path(config, config.method)
+    details["engines"] = _score_all(config, cands, config.method, key, quiet)
     return config.method, config.method not in scores.LOWER_IS_BETTER
 
 
@@ -500,7 +490,7 @@ def _supernet(config: SearchConfig, key: jax.Array, quiet: bool) -> tuple[list[C
         images, labels = _image_pool(config)
     res = nasi.search(config.space, key, steps=config.nasi_steps, batch_size=config.batch_size, mu=config.mu,
                       nu="adaptive" if config.nu is None else config.nu, inputs=inputs, targets=config.labels,
-                      images=images, labels=labels)
+                      bn=config.bn, images=images, labels=labels)
     cell = res.cell
     cand = Candidate(None, _cell_key(config.space, cell), _cell_summary(config.space, cell), cell,
                      scores={"nasi_penalized": float(res.score)})

@@ -28,7 +28,8 @@ examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    from nasi_nal.pipeline import DATA_MODES, SCORING, SPACES, SearchConfig, method_names
+    from nasi_nal.pipeline import DATA_MODES, SPACES, SearchConfig, method_names
+    from nasi_nal.scores import BN_MODES, ENGINES
 
     d = SearchConfig()
     p = argparse.ArgumentParser(
@@ -51,10 +52,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--unscorable", choices=("fail", "last"), default=d.unscorable,
                    help="a candidate whose ranking score cannot be computed: stop with an error (fail, default) or "
                         "rank it last and keep its error in the report (last)")
-    p.add_argument("--scoring", choices=SCORING, default=d.scoring,
-                   help="per-cell: blockwise for nb201/nb101 (fastest on a CPU), one program per cell else; "
-                        "masked: 64 cells per compiled call, for GPUs/TPUs (nb201/nb101; not nwot); "
-                        "auto (default): masked on a GPU/TPU where it applies, else per-cell")
+    p.add_argument("--engine", choices=ENGINES, default=d.engine,
+                   help="scoring engine: blockwise (nb201/nb101, blocks compiled once: the CPU default), joint (one "
+                        "program per network), masked (many nb201/nb101 cells per call: the GPU/TPU default), "
+                        "oracle (neural-tangents, exact ntk_trace); auto (default) chooses by space and device")
+    p.add_argument("--bn", choices=BN_MODES, default=d.bn,
+                   help="batch norm while scoring: train (batch statistics, as the reference implementations; "
+                        "default) or eval (initial statistics)")
+    p.add_argument("--probes", type=_probes, default=d.probes,
+                   help=f"Rademacher probes of the ntk_trace score, or 'exact' (default {d.probes})")
+    p.add_argument("--inits", type=int, default=d.inits,
+                   help="draws of each candidate's variables to average its scores over (default 1)")
     p.add_argument("--nasi-steps", type=int, default=d.nasi_steps, help="supernet search steps (--method nasi)")
     p.add_argument("--table", default=d.table, help="NAS-Bench table to look up true accuracies")
     p.add_argument("--output", default=d.output, help="JSON report path (winner PNGs are written beside it)")
@@ -65,6 +73,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--train-workdir", default=d.train_workdir, help="where training writes checkpoints and logs")
     p.add_argument("--quiet", action="store_true", help="no progress bars, only the result table")
     return p
+
+
+def _probes(text: str) -> int | str:
+    """``--probes``: "exact" or an integer (checked with the other options before any work)."""
+    return text if text == "exact" or not text.lstrip("-").isdigit() else int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

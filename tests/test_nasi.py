@@ -39,7 +39,8 @@ def toy_choice(seed, **overrides):
 
 def toy_traces(variables, seed=0):
     batch = gaussian_batch(jax.random.PRNGKey(seed), 8, (4, 4, 1))
-    return np.asarray([float(nasi.supernet_trace(ToySuperNet(), variables, {"edge": jnp.eye(4)[k][None]}, batch))
+    return np.asarray([float(nasi.supernet_trace(ToySuperNet(), variables, {"edge": jnp.eye(4)[k][None]}, batch,
+                                                 "train"))
                        for k in range(4)])
 
 

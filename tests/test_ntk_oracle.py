@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nasi_nal.networks.build import build
-from nasi_nal.scores import gaussian_batch, ntk_trace
+from nasi_nal.scores import gaussian_batch, ntk_trace, score_cell
 from nasi_nal.spaces import darts, nb101, nb201
 
 pytestmark = pytest.mark.oracle
@@ -29,21 +29,31 @@ NETWORKS = {
 }
 
 
-def _neural_tangents_trace(model, variables, x, output=None):
-    return ntk_trace(model, variables, x, output=output, backend="neural_tangents")
+def _neural_tangents_trace(model, variables, x, output=None, bn="train"):
+    return ntk_trace(model, variables, x, probes="exact", output=output, bn=bn, backend="neural_tangents")
 
 
+@pytest.mark.parametrize("bn", ["train", "eval"])
 @pytest.mark.parametrize("space", sorted(NETWORKS))
 @pytest.mark.parametrize("output", [None, 3])
-def test_trace_equals_neural_tangents(space, output):
+def test_trace_equals_neural_tangents(space, output, bn):
     model = NETWORKS[space]()
     k_init, k_x = jax.random.split(jax.random.PRNGKey(7))
     batch = gaussian_batch(k_x, 2, (8, 8, 3))
     variables = model.init(k_init, batch.inputs[:1], train=False)
-    ours = ntk_trace(model, variables, batch.inputs, output=output, chunk_size=2, name=space)
-    oracle = _neural_tangents_trace(model, variables, batch.inputs, output=output)
+    ours = ntk_trace(model, variables, batch.inputs, probes="exact", output=output, bn=bn, chunk_size=2, name=space)
+    oracle = _neural_tangents_trace(model, variables, batch.inputs, output=output, bn=bn)
     assert np.isfinite(ours) and ours > 0
     assert ours == pytest.approx(oracle, rel=1e-4), (space, ours, oracle)
+
+
+def test_the_oracle_engine_scores_like_the_joint_engine():
+    model = NETWORKS["nb201"]()
+    batch = gaussian_batch(jax.random.PRNGKey(3), 3, (8, 8, 3))
+    variables = model.init(jax.random.PRNGKey(4), batch.inputs[:1], train=False)
+    _, oracle = score_cell(model, variables, batch, ["ntk_trace"], probes="exact", engine="oracle")
+    _, ours = score_cell(model, variables, batch, ["ntk_trace"], probes="exact", engine="joint")
+    assert oracle.values["ntk_trace"] == pytest.approx(ours.values["ntk_trace"], rel=1e-4)
 
 
 def test_nb201_sampled_cells_equal_neural_tangents():
@@ -53,5 +63,5 @@ def test_nb201_sampled_cells_equal_neural_tangents():
         arch = nb201.sample(rng)
         model = build("nb201", arch, proxy=True, channels=4)
         variables = model.init(jax.random.PRNGKey(i), batch.inputs[:1], train=False)
-        ours = ntk_trace(model, variables, batch.inputs)
+        ours = ntk_trace(model, variables, batch.inputs, probes="exact")
         assert ours == pytest.approx(_neural_tangents_trace(model, variables, batch.inputs), rel=1e-4), arch

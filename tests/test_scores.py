@@ -5,22 +5,28 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nasi_nal.errors import BackendUnavailableError, NonFiniteScoreError, UnknownScoreError
+from nasi_nal.errors import BackendUnavailableError, NonFiniteScoreError, ScoringConfigError, UnknownScoreError
 from nasi_nal.networks.common import ReLU
 from nasi_nal.scores import (
     SCORES,
     Batch,
     adaptive_nu,
+    flops,
     gaussian_batch,
     get_score,
+    grad_norm,
+    jacob_cov,
     make_batch,
     nasi_penalized,
     nasi_trace,
     ntk_condition_number,
     ntk_gram,
     ntk_trace,
+    nwot,
+    params,
+    snip,
+    synflow,
 )
-from nasi_nal.scores import baselines
 from nasi_nal.scores.common import compiled
 
 
@@ -66,9 +72,16 @@ def _setup(model, n=5, shape=(4, 4, 2), seed=0):
     return model.init(k_init, batch.inputs[:1], train=False), batch
 
 
-def _brute_trace(model, variables, x, output=None):
+def _train_mode(model, variables, p, x):
+    return model.apply({**variables, "params": p}, x, train=True, mutable=["batch_stats"])[0]
+
+
+def _brute_trace(model, variables, x, output=None, bn="eval"):
     def f(p):
-        out = model.apply({**variables, "params": p}, x, train=False)
+        if bn == "train":
+            out = _train_mode(model, variables, p, x)
+        else:
+            out = model.apply({**variables, "params": p}, x, train=False)
         return out if output is None else out[:, output]
 
     jac = jax.jit(jax.jacrev(f))(variables["params"])
@@ -80,9 +93,10 @@ def test_linear_model_trace_has_closed_form():
     variables, batch = _setup(model)
     sq = np.sum(np.asarray(batch.inputs, np.float64).reshape(5, -1) ** 2, axis=1)
     expected = float(np.sum(sq + 1.0)) * 3
-    assert ntk_trace(model, variables, batch.inputs) == pytest.approx(expected, rel=1e-5)
-    assert ntk_trace(model, variables, batch.inputs, output=1) == pytest.approx(expected / 3, rel=1e-5)
-    per = ntk_trace(model, variables, batch.inputs, normalize="sample_output")
+    for bn in ("train", "eval"):  # no batch norm: both modes are the same function
+        assert ntk_trace(model, variables, batch.inputs, probes="exact", bn=bn) == pytest.approx(expected, rel=1e-5)
+    assert ntk_trace(model, variables, batch.inputs, probes="exact", output=1) == pytest.approx(expected / 3, rel=1e-5)
+    per = ntk_trace(model, variables, batch.inputs, probes="exact", normalize="sample_output")
     assert per == pytest.approx(expected / (5 * 3), rel=1e-5)
 
 
@@ -91,18 +105,47 @@ def test_chunked_trace_equals_brute_force_jacobian(chunk_size, output):
     model = MLP()
     variables, batch = _setup(model)
     expected = _brute_trace(model, variables, batch.inputs, output)
-    got = ntk_trace(model, variables, batch.inputs, output=output, chunk_size=chunk_size)
+    got = ntk_trace(model, variables, batch.inputs, probes="exact", output=output, chunk_size=chunk_size)
     assert got == pytest.approx(expected, rel=1e-5)
 
 
-def test_trace_with_batch_norm_is_per_example():
+def test_eval_mode_trace_is_per_example():
     model = TinyCNN()
     variables, batch = _setup(model, n=3, shape=(4, 4, 2))
     expected = _brute_trace(model, variables, batch.inputs)
-    assert ntk_trace(model, variables, batch.inputs, chunk_size=2) == pytest.approx(expected, rel=1e-5)
+    assert ntk_trace(model, variables, batch.inputs, probes="exact", bn="eval", chunk_size=2) == pytest.approx(
+        expected, rel=1e-5)
     # eval-mode BN: one example's kernel does not depend on the rest of the batch
-    first = ntk_trace(model, variables, batch.inputs[:1])
+    first = ntk_trace(model, variables, batch.inputs[:1], probes="exact", bn="eval")
     assert first == pytest.approx(_brute_trace(model, variables, batch.inputs[:1]), rel=1e-5)
+
+
+def test_train_mode_trace_is_of_the_whole_batch_function():
+    model = TinyCNN()
+    variables, batch = _setup(model, n=3, shape=(4, 4, 2))
+    expected = _brute_trace(model, variables, batch.inputs, bn="train")
+    got = ntk_trace(model, variables, batch.inputs, probes="exact", bn="train", chunk_size=5)
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert abs(expected - _brute_trace(model, variables, batch.inputs)) > 1e-3 * expected  # the modes differ
+
+
+def test_probe_estimate_is_unbiased_and_its_error_falls_like_one_over_sqrt_k():
+    model = TinyCNN()
+    variables, batch = _setup(model, n=4, shape=(4, 4, 2))
+    exact = ntk_trace(model, variables, batch.inputs, probes="exact")
+    errors = {}
+    for k in (4, 256):
+        estimates = np.array([ntk_trace(model, variables, batch.inputs, probes=k, key=jax.random.PRNGKey(s))
+                              for s in range(24)])
+        errors[k] = float(np.sqrt(np.mean((estimates / exact - 1.0) ** 2)))
+        assert abs(estimates.mean() / exact - 1.0) < 4 * errors[k] / np.sqrt(24)  # unbiased within 4 std errors
+    assert 4.0 < errors[4] / errors[256] < 16.0  # sqrt(256 / 4) = 8
+    with pytest.raises(ScoringConfigError, match="key="):
+        ntk_trace(model, variables, batch.inputs, probes=4)
+    with pytest.raises(ScoringConfigError, match="probes"):
+        ntk_trace(model, variables, batch.inputs, probes=0, key=jax.random.PRNGKey(0))
+    with pytest.raises(ScoringConfigError, match="batch-norm mode"):
+        ntk_trace(model, variables, batch.inputs, probes="exact", bn="batch")
 
 
 def test_nasi_trace_is_squared_norm_of_mean_loss_gradient():
@@ -138,6 +181,22 @@ def test_condition_number_from_brute_force_gram():
     assert ntk_condition_number(model, variables, batch) == pytest.approx(eig[-1] / eig[0], rel=1e-3)
 
 
+@pytest.mark.parametrize("bn", ["train", "eval"])
+def test_gram_of_a_batch_norm_network_in_both_modes(bn):
+    model = TinyCNN()
+    variables, batch = _setup(model, n=3, shape=(4, 4, 2))
+
+    def summed(p):
+        if bn == "train":
+            return jnp.sum(_train_mode(model, variables, p, batch.inputs), axis=1)
+        return jnp.sum(model.apply({**variables, "params": p}, batch.inputs), axis=1)
+
+    jac = jax.jacrev(summed)(variables["params"])
+    flat = np.concatenate([np.asarray(j, np.float64).reshape(3, -1) for j in jax.tree_util.tree_leaves(jac)], 1)
+    np.testing.assert_allclose(ntk_gram(model, variables, batch.inputs, bn=bn, chunk_size=2), flat @ flat.T,
+                               rtol=1e-4, atol=1e-7)
+
+
 def test_rank_deficient_gram_fails_naming_the_cell():
     model = MLP()
     variables, batch = _setup(model, n=3)
@@ -151,7 +210,7 @@ def test_overflow_raises_instead_of_ranking_inf():
     variables, batch = _setup(model)
     huge = jax.tree_util.tree_map(lambda w: w * 1e30, variables)
     with pytest.raises(NonFiniteScoreError, match=r"ntk_trace.*\|nor_conv_3x3~0\|"):
-        ntk_trace(model, huge, batch.inputs, name="|nor_conv_3x3~0|")
+        ntk_trace(model, huge, batch.inputs, probes="exact", name="|nor_conv_3x3~0|")
     with pytest.raises(NonFiniteScoreError, match="nasi_trace"):
         nasi_trace(model, huge, batch, name="big")
 
@@ -181,7 +240,7 @@ def test_one_compilation_per_architecture():
     for seed in range(4):
         variables, batch = _setup(model, seed=seed)
         before = len(traces)
-        ntk_trace(model, variables, batch.inputs)
+        ntk_trace(model, variables, batch.inputs, key=jax.random.PRNGKey(seed))
         if seed == 0:
             first = len(traces) - before
         else:
@@ -202,7 +261,7 @@ def test_neural_tangents_backend_fails_clearly_without_the_lane():
         model = Linear()
         variables, batch = _setup(model)
         with pytest.raises(BackendUnavailableError, match="ntk_lane"):
-            ntk_trace(model, variables, batch.inputs, backend="neural_tangents")
+            ntk_trace(model, variables, batch.inputs, probes="exact", backend="neural_tangents")
     else:
         pytest.skip("neural_tangents imports here: tests/test_ntk_oracle.py covers this backend")
 
@@ -233,9 +292,9 @@ def test_make_batch_modes():
 def test_params_and_flops_of_known_layers():
     model = TinyCNN(classes=4, batch_norm=False)
     variables, batch = _setup(model, n=2, shape=(6, 6, 2))
-    assert baselines.params(model, variables, batch) == 3 * 3 * 2 * 4 + 3 * 3 * 4 * 6 + (6 * 4 + 4)
+    assert params(model, variables, batch) == 3 * 3 * 2 * 4 + 3 * 3 * 4 * 6 + (6 * 4 + 4)
     # SAME padding keeps 6x6: conv1 36*4 outputs x 18 MACs, conv2 36*6 x 36 MACs, dense 4 x 6
-    assert baselines.flops(model, variables, batch) == 36 * 4 * 18 + 36 * 6 * 36 + 4 * 6
+    assert flops(model, variables, batch) == 36 * 4 * 18 + 36 * 6 * 36 + 4 * 6
 
 
 def test_grad_norm_and_snip_by_hand():
@@ -251,8 +310,8 @@ def test_grad_norm_and_snip_by_hand():
     kernels = [("Dense_0", "kernel"), ("Dense_1", "kernel")]
     expected_gn = sum(float(jnp.linalg.norm(g[a][b])) for a, b in kernels)
     expected_snip = sum(float(jnp.sum(jnp.abs(g[a][b] * p[a][b]))) for a, b in kernels)
-    assert baselines.grad_norm(model, variables, batch) == pytest.approx(expected_gn, rel=1e-5)
-    assert baselines.snip(model, variables, batch) == pytest.approx(expected_snip, rel=1e-5)
+    assert grad_norm(model, variables, batch) == pytest.approx(expected_gn, rel=1e-5)
+    assert snip(model, variables, batch) == pytest.approx(expected_snip, rel=1e-5)
 
 
 def test_synflow_linear_closed_form_and_bn_removal():
@@ -260,13 +319,13 @@ def test_synflow_linear_closed_form_and_bn_removal():
     variables, batch = _setup(model)
     # R = sum_k (sum_d |W_dk| + |b_k|) on an all-ones input, so dR/dW = 1 and synflow = sum |W|
     expected = float(np.sum(np.abs(np.asarray(variables["params"]["Dense_0"]["kernel"], np.float64))))
-    assert baselines.synflow(model, variables, batch) == pytest.approx(expected, rel=1e-12)
+    assert synflow(model, variables, batch) == pytest.approx(expected, rel=1e-12)
 
     cnn = TinyCNN()
     variables, batch = _setup(cnn, n=2, shape=(6, 6, 2))
     plain = TinyCNN(batch_norm=False)
     plain_params = {k: v for k, v in variables["params"].items() if not k.startswith("BatchNorm")}
-    assert baselines.synflow(cnn, variables, batch) == baselines.synflow(plain, {"params": plain_params}, batch)
+    assert synflow(cnn, variables, batch) == synflow(plain, {"params": plain_params}, batch)
 
     class NoField(nn.Module):
         @nn.compact
@@ -275,7 +334,7 @@ def test_synflow_linear_closed_form_and_bn_removal():
 
     v = NoField().init(jax.random.PRNGKey(0), batch.inputs[:1])
     with pytest.raises(ValueError, match="batch_norm"):
-        baselines.synflow(NoField(), v, batch)
+        synflow(NoField(), v, batch)
 
 
 def test_synflow_survives_float32_overflow():
@@ -291,7 +350,7 @@ def test_synflow_survives_float32_overflow():
 
     model = Deep()
     variables, batch = _setup(model, n=1, shape=(8,))
-    value = baselines.synflow(model, variables, batch)
+    value = synflow(model, variables, batch)
     assert value > 3.4e38  # beyond float32's range: computed in float64
 
 
@@ -302,12 +361,12 @@ def test_nwot_matches_numpy_hamming_kernel():
     codes = np.asarray(hidden["intermediates"]["ReLU_0"]["__call__"][0] > 0, np.float64).reshape(5, -1)
     k = codes @ codes.T + (1 - codes) @ (1 - codes).T
     expected = np.linalg.slogdet(k)[1]
-    assert baselines.nwot(model, variables, batch) == pytest.approx(expected, rel=1e-9)
+    assert nwot(model, variables, batch) == pytest.approx(expected, rel=1e-9)
     twins = Batch(jnp.concatenate([batch.inputs[:4], batch.inputs[:1]]), batch.labels)
     with pytest.raises(NonFiniteScoreError, match="nwot.*twin"):
-        baselines.nwot(model, variables, twins, name="twin")
+        nwot(model, variables, twins, name="twin")
     with pytest.raises(ValueError, match="common.ReLU"):
-        baselines.nwot(Linear(), Linear().init(jax.random.PRNGKey(0), batch.inputs[:1]), batch)
+        nwot(Linear(), Linear().init(jax.random.PRNGKey(0), batch.inputs[:1]), batch)
 
 
 def test_jacob_cov_matches_numpy_definition():
@@ -317,4 +376,4 @@ def test_jacob_cov_matches_numpy_definition():
     corr = np.corrcoef(np.asarray(jac, np.float64).reshape(5, -1))
     v = np.linalg.eigvalsh(corr)
     expected = -np.sum(np.log(v + 1e-5) + 1.0 / (v + 1e-5))
-    assert baselines.jacob_cov(model, variables, batch) == pytest.approx(expected, rel=1e-4)
+    assert jacob_cov(model, variables, batch) == pytest.approx(expected, rel=1e-4)

@@ -105,50 +105,54 @@ def test_real_nb201_networks_on_the_reference_table(reference_file, tmp_path):
     assert summary["cells"] == 3 and summary["params"]["min"] > 0
 
 
-def test_masked_method_scores_a_call_of_cells_and_the_rest_per_cell(tiny_table, tmp_path, monkeypatch):
+def test_masked_engine_scores_a_call_of_cells_and_the_rest_per_cell(tiny_table, tmp_path, monkeypatch):
+    from nasi_nal.errors import ScoringConfigError
+    from nasi_nal.scores import cell_key, engines, masked
     from nasi_nal.scores.common import CellScores
 
     calls = []
 
-    def score_cells(models, batch, names, keys, per_call, cell_names):  # stands in for the masked program
-        calls.append((len(models), tuple(names), per_call, np.asarray(keys)))
+    def score_cells(models, batch, names, keys, *, bn, probes, per_call, chunk_size, cell_names):  # a stand-in
+        calls.append((len(models), tuple(names), per_call, np.asarray(keys), bn))
         return [CellScores({"nasi_trace": float(len(c))}, {}) for c in cell_names]
 
     monkeypatch.setattr(correlation, "build", stand_in_build)
-    monkeypatch.setattr(correlation.masked, "score_cells", score_cells)
+    monkeypatch.setattr(masked, "score_cells", score_cells)
     kw = dict(space="nb201", table=str(tiny_table), cells=4, seed=0, scores=["nasi_trace", "params", "nwot"],
               batch_size=4, input_size=8, out_dir=tmp_path, progress=False)
-    summary = correlation.run(**kw, method="masked")
-    assert summary["config"]["masked_scores"] == ["nasi_trace"]  # nwot and params are scored per cell
-    assert calls and all(n == 4 and names == ("nasi_trace",) and per_call == 4 for n, names, per_call, _ in calls)
-    records = [json.loads(line) for line in next(tmp_path.glob("*.jsonl.partial")).read_text().splitlines()]
+    summary = correlation.run(**kw, engine="auto", bn="eval")
+    assert summary["config"]["engines"] == {"blockwise": ["nasi_trace", "params", "nwot"]}  # this CPU
+    assert not calls
+    monkeypatch.setattr(engines, "platform", lambda: "gpu")
+    on_gpu = correlation.run(**kw, engine="auto", bn="eval")  # a run (and digest) of its own
+    assert on_gpu["config"]["engines"] == {"masked": ["nasi_trace"], "blockwise": ["params", "nwot"]}
+    assert calls and all(n == 4 and names == ("nasi_trace",) and per_call == 4 and bn == "eval"
+                         for n, names, per_call, _, bn in calls)
+    partials = sorted(tmp_path.glob("*.jsonl.partial"))
+    assert len(partials) == 2
+    records = [json.loads(line) for line in max(partials, key=lambda p: p.stat().st_mtime).read_text().splitlines()]
     assert [r["scores"]["nasi_trace"] for r in records] == [float(len(r["cell"])) for r in records]
-    assert all(r["scores"]["nwot"] is not None and r["params"] > 0 for r in records)
-    k_init = correlation.jax.random.split(correlation.jax.random.PRNGKey(0))[1]
-    np.testing.assert_array_equal(calls[0][3], np.stack([correlation.jax.random.fold_in(k_init, r["row"])
-                                                         for r in records]))
-    assert "masked form" in next(tmp_path.glob("*.md")).read_text()
-    auto = correlation.run(**kw)  # on this CPU, auto scores everything per cell: a run (and digest) of its own
-    assert "masked_scores" not in auto["config"] and len(calls) == 1
-    with pytest.raises(SystemExit, match="choose one of"):
-        correlation.run(**kw, method="fast")
+    assert all(r["scores"]["nwot"] is not None and r["scores"]["params"] > 0 for r in records)
+    np.testing.assert_array_equal(calls[0][3], np.stack([cell_key(0, r["cell"]) for r in records]))
+    with pytest.raises(ScoringConfigError, match="choose one of"):
+        correlation.run(**kw, engine="fast")
 
 
 @pytest.mark.slow
 def test_masked_method_on_real_networks_matches_masked_scoring(reference_file, tmp_path):
-    from nasi_nal.scores import masked
+    from nasi_nal.scores import cell_key, masked
 
     summary = correlation.run(space="nb201", table=str(reference_file("nb201_cifar10.csv")), cells=2,
                               scores=["nasi_trace", "params"], batch_size=4, overrides=dict(channels=4),
-                              input_size=16, out_dir=tmp_path, progress=False, method="masked")
+                              input_size=16, out_dir=tmp_path, progress=False, engine="masked")
     records = [json.loads(line) for line in next(tmp_path.glob("*.jsonl.partial")).read_text().splitlines()]
     assert summary["cells"] == 2 and len(records) == 2
     cells, _, _ = correlation.load_table("nb201", reference_file("nb201_cifar10.csv"))
     models = [correlation.build("nb201", cells[r["row"]], proxy=True, channels=4) for r in records]
-    k_batch, k_init = correlation.jax.random.split(correlation.jax.random.PRNGKey(0))
+    k_batch = correlation.jax.random.split(correlation.jax.random.PRNGKey(0))[0]
     batch = correlation.make_batch(k_batch, 4, inputs="gaussian", targets="random", input_shape=(16, 16, 3),
                                    num_classes=10)
-    keys = correlation.jax.numpy.stack([correlation.jax.random.fold_in(k_init, r["row"]) for r in records])
+    keys = correlation.jax.numpy.stack([cell_key(0, r["cell"]) for r in records])
     expected = masked.score_cells(models, batch, ["nasi_trace"], keys, per_call=2)
     assert [r["scores"]["nasi_trace"] for r in records] == pytest.approx([e.values["nasi_trace"] for e in expected],
                                                                         rel=1e-6)

@@ -52,7 +52,7 @@ def test_joint_scores_equal_per_score_functions(space):
     key = jax.random.PRNGKey(1)
     batch = make_batch(key, 6, inputs="gaussian", targets="random", input_shape=(8, 8, 3), num_classes=10)
     names = sorted(SCORES)
-    variables, joint = score_cell(model, None, batch, names, key=key, name="cell", method="joint")
+    variables, joint = score_cell(model, None, batch, names, key=key, name="cell")
     assert not joint.errors and set(joint.values) == set(names)
     expected = model.init(key, batch.inputs[:1], train=False)  # init inside the program draws the same weights
     for a, b in zip(jax.tree_util.tree_leaves(variables), jax.tree_util.tree_leaves(expected)):

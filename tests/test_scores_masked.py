@@ -13,7 +13,7 @@ from nasi_nal.networks.nb101 import NB101Network
 from nasi_nal.networks.nb201 import NB201Network
 from nasi_nal.scores import make_batch, masked
 from nasi_nal.scores.common import enable_x64
-from nasi_nal.scores.joint import DEVICE_SCORES, score_cell
+from nasi_nal.scores.joint import score_cell
 from nasi_nal.spaces import darts, nb101, nb201
 
 NB201_CELLS = (
@@ -82,15 +82,16 @@ def _models():
     return [pytest.param(m, id=i, marks=() if i in fast else pytest.mark.slow) for m, i in zip(models, ids)]
 
 
+@pytest.mark.parametrize("bn", ["train", "eval"])
 @pytest.mark.parametrize("model", _models())
-def test_masked_scores_equal_the_cell_networks(model):
+def test_masked_scores_equal_the_cell_networks(model, bn):
     batch = make_batch(jax.random.PRNGKey(1), 6, inputs="gaussian", targets="random")
     keys = jax.random.split(jax.random.PRNGKey(2), 2)
-    got = masked.score_cells([model, model], batch, SCORES, keys, per_call=2, cell_names=["a", "b"])
+    got = masked.score_cells([model, model], batch, SCORES, keys, bn=bn, per_call=2, cell_names=["a", "b"])
     for key, result in zip(keys, got):
         net, cell = masked.masked_form(model)
         variables = _cell_variables(model, masked.init_variables(net, cell, key))
-        _, expected = score_cell(model, variables, batch, SCORES, method="joint", name="a")
+        _, expected = score_cell(model, variables, batch, SCORES, key, name="a", bn=bn)
         assert sorted(result.errors) == sorted(expected.errors)
         assert result.values.keys() == expected.values.keys()
         for score, value in expected.values.items():
@@ -117,7 +118,8 @@ def test_one_program_scores_every_cell_of_a_space():
     assert len(got) == 3 and all("grad_norm" in r.values for r in got)
     assert masked._program.cache_info().misses - misses <= 1  # one masked network for the three cells...
     net, _ = masked.masked_form(models[0])
-    assert masked._program(net, tuple(n for n in DEVICE_SCORES if n in SCORES), True, 8)._cache_size() == 1  # ...compiled once
+    device = tuple(n for n in SCORES if n != "synflow")
+    assert masked._program(net, device, True, "train", 8, 8)._cache_size() == 1  # ...compiled once
 
 
 def test_masked_nb101_kernels_follow_the_cell_network_initializer():
@@ -157,12 +159,15 @@ def test_cost_analysis_counts_every_cell_and_example():
     three = masked.cost_analysis(model, batch, ("grad_norm",), per_call=3)
     assert one["flops"] > 0 and one["bytes accessed"] > 0
     np.testing.assert_allclose(three["flops"], 3 * one["flops"], rtol=0.02)
-    # more examples than a default Jacobian chunk (8), counted as one loop-free chunk (XLA counts a loop body once):
-    # twice the examples, twice the per-example backward passes
+    # more backward passes than a default chunk (8), counted as one loop-free chunk (XLA counts a loop body once):
+    # the exact eval-mode trace takes one pass per example and logit, so twice the examples, twice the passes
     nine, eighteen = (make_batch(jax.random.PRNGKey(1), n, inputs="gaussian", targets="random") for n in (9, 18))
-    half = masked.cost_analysis(model, nine, ("ntk_trace",), per_call=1)
-    full = masked.cost_analysis(model, eighteen, ("ntk_trace",), per_call=1)
+    half = masked.cost_analysis(model, nine, ("ntk_trace",), bn="eval", probes="exact", per_call=1)
+    full = masked.cost_analysis(model, eighteen, ("ntk_trace",), bn="eval", probes="exact", per_call=1)
     assert 1.8 < full["flops"] / half["flops"] < 2.2
+    # k probes: k backward passes of the batch, whatever its size
+    probes = [masked.cost_analysis(model, nine, ("ntk_trace",), probes=k, per_call=1)["flops"] for k in (8, 16)]
+    assert 1.5 < probes[1] / probes[0] < 2.1
     with_synflow = masked.cost_analysis(model, batch, ("grad_norm", "synflow"), per_call=1)
     assert with_synflow["flops"] > one["flops"]
     with pytest.raises(UnknownScoreError, match="nwot"):

@@ -1,5 +1,4 @@
 """The end-to-end pipeline and its command line, on tiny settings."""
-import functools
 import json
 import os
 import signal
@@ -13,6 +12,7 @@ import nasi_nal
 import nasi_nal.search as search_cli
 from nasi_nal import pipeline
 from nasi_nal.errors import NasiNalError
+from nasi_nal.scores import engines
 from nasi_nal.spaces import nb201
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,8 +54,11 @@ def test_help_lists_options_and_examples(capsys):
     (["--output", "/nonexistent/folder/out.json"], "output folder /nonexistent/folder does not exist"),
     (["--data", "/nonexistent/cifar.npz"], "--data '/nonexistent/cifar.npz'"),
     (["--space", "darts", "--table", "x.csv"], "DARTS has no tabular benchmark"),
-    (["--space", "darts", "--scoring", "masked"], "not darts: use --scoring per-cell"),
-    (["--space", "nb201", "--method", "nwot", "--scoring", "masked"], "not 'nwot': use --scoring per-cell"),
+    (["--space", "darts", "--engine", "masked"], "not darts: use engine='joint'"),
+    (["--space", "nb201", "--method", "nwot", "--engine", "masked"], r"not \['nwot'\]: use engine='auto'"),
+    (["--bn", "batch"], "invalid choice"),
+    (["--probes", "0"], "probes=0"),
+    (["--inits", "0"], "inits=0"),
 ])
 def test_bad_input_is_one_clear_line_and_exit_2(capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
@@ -123,23 +126,34 @@ def test_scored_search_is_deterministic_and_ranked(tmp_path):
     assert [c.key for c in other.candidates] != [c["key"] for c in docs[0]["candidates"]]
 
 
-def test_masked_scoring_ranks_by_the_masked_networks_scores():
+def test_adding_or_reordering_candidates_changes_no_candidates_score():
+    other = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+    kw = dict(space="nb201", method="nasi_trace", candidates=2, top_k=1, batch_size=4, seed=5)
+    alone = nasi_nal.search(**kw, cells=(GOOD_NB201,))
+    more = nasi_nal.search(**kw, cells=(other, GOOD_NB201))  # one more candidate, every position shifted
+    scores = {c.key: c.scores["nasi_trace"] for c in more.candidates}
+    assert len(scores) == 3
+    for c in alone.candidates:
+        assert scores[c.key] == c.scores["nasi_trace"]
+
+
+def test_masked_engine_ranks_by_the_masked_networks_scores():
     result = nasi_nal.search(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=3,
-                             scoring="masked")
+                             engine="masked")
     values = [c.scores["nasi_trace"] for c in result.candidates]
     assert len(values) == 3 and values == sorted(values, reverse=True) and len(set(values)) == 3
-    assert result.config.scoring == "masked" and result.details["scoring"] == "masked"
+    assert result.config.engine == "masked" and result.details["engines"] == {"masked": ["nasi_trace"]}
 
 
-def test_auto_scoring_takes_the_masked_form_on_an_accelerator(monkeypatch):
+def test_auto_engine_takes_the_masked_form_on_an_accelerator(monkeypatch):
     kw = dict(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=3)
-    assert nasi_nal.search(**kw).details["scoring"] == "per-cell"  # this CPU
-    monkeypatch.setattr(pipeline.masked, "preferred", functools.partial(pipeline.masked.preferred, backend="gpu"))
+    assert nasi_nal.search(**kw).details["engines"] == {"blockwise": ["nasi_trace"]}  # this CPU
+    monkeypatch.setattr(engines, "platform", lambda: "gpu")
     on_gpu = nasi_nal.search(**kw)  # as a GPU would run it (the masked program of the test above, cached)
-    masked = nasi_nal.search(**kw, scoring="masked")
-    assert on_gpu.details["scoring"] == "masked"
+    masked = nasi_nal.search(**kw, engine="masked")
+    assert on_gpu.details["engines"] == {"masked": ["nasi_trace"]}
     assert [c.scores for c in on_gpu.candidates] == [c.scores for c in masked.candidates]
-    assert nasi_nal.search(**{**kw, "method": "nwot"}).details["scoring"] == "per-cell"  # masked lacks nwot
+    assert nasi_nal.search(**{**kw, "method": "nwot"}).details["engines"] == {"blockwise": ["nwot"]}  # not masked
 
 
 def test_unscorable_candidates_fail_or_rank_last():

@@ -1,9 +1,9 @@
 """NASI's one-shot search at initialization (Shu et al., ICLR 2022) on NAS-Bench-201 and DARTS.
 
-``search(space, key, ...)`` relaxes the cell into a supernet (:mod:`.supernet`), follows the normalised gradient of
-the penalised NTK-trace estimate w.r.t. Gumbel-softmax architecture logits for T steps without training any weight
-(:mod:`.search`), and returns the cell of largest probability with its score and the search's cost. Settings are
-data (:mod:`.configs`).
+``search(space, key, ...)`` relaxes the cell into a supernet (``nasi_nal.networks.supernet``), follows the
+normalised gradient of the penalised NTK-trace estimate w.r.t. Gumbel-softmax architecture logits for T steps
+without training any weight (:mod:`.search`), and returns the cell of largest probability with its score and the
+search's cost. Settings are data (:mod:`.configs`).
 
 Example:
     >>> import jax
@@ -25,7 +25,7 @@ from nasi_nal.nasi.search import (
     supernet_trace,
     trace_counts,
 )
-from nasi_nal.nasi.supernet import ARCH, DARTS_EDGES, DartsSuperNet, NB201SuperNet
+from nasi_nal.networks.supernet import ARCH, DARTS_EDGES, DartsSuperNet, NB201SuperNet
 
 __all__ = [
     "ARCH", "DARTS_EDGES", "DartsSuperNet", "NB201SuperNet", "NasiConfig", "NasiResult", "SearchRun",

@@ -50,6 +50,7 @@ class NasiConfig:
     cells_per_stage: int = 1  # NB201 only
     layers: int = 5  # DARTS only
     batch_norm: bool = True
+    bn: str = "train"  # batch-norm mode of the trace: batch statistics ("train") or initial ones ("eval")
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -75,6 +76,8 @@ class NasiConfig:
             raise ConfigError(
                 f"NASI data mode inputs={self.inputs!r}, targets={self.targets!r}: inputs is 'gaussian' or 'real', "
                 "targets is 'random' or 'real'")
+        if self.bn not in ("train", "eval"):
+            raise ConfigError(f"NASI setting bn={self.bn!r}: use 'train' (batch statistics) or 'eval'")
         if len(self.input_shape) != 3:
             raise ConfigError(f"input_shape={self.input_shape!r} must be (H, W, C)")
 

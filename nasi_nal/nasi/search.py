@@ -10,9 +10,9 @@ reading of it (Sec. 4.3), and its free choices are named as such:
    soft - stop_gradient(soft)``, ``soft = softmax((alpha + G) / tau)``, picks one op per edge (forward) and
    passes the soft sample's gradient to alpha (backward), as GDAS (Dong & Yang, CVPR 2019) does.
 3. Evaluate ``R = T - mu * max(0, T - nu)`` (Eq. 6) with T NASI's estimator of the NTK trace (Eq. 5): the squared
-   norm of the gradient of the mini-batch mean cross-entropy w.r.t. theta (eval-mode BN with the initial
-   statistics, the package's convention, :mod:`nasi_nal.scores.common`). Its gradient w.r.t. alpha is a
-   second-order derivative (of a gradient norm), taken by JAX through the straight-through sample.
+   norm of the gradient of the mini-batch mean cross-entropy w.r.t. theta (``nasi_nal.scores.definitions``, with
+   batch norm in the config's mode, train by default: :mod:`nasi_nal.scores.common`). Its gradient w.r.t. alpha is
+   a second-order derivative (of a gradient norm), taken by JAX through the straight-through sample.
 4. Accumulate the normalised gradient: ``alpha_t = alpha_{t-1} + lr * g_t / ||g_t||`` (the global L2 norm over
    every alpha; a step with ``g_t = 0`` changes nothing). Normalising makes the step independent of the trace's
    scale, which varies by orders of magnitude across networks and data modes.
@@ -44,10 +44,11 @@ import numpy as np
 
 from nasi_nal.errors import ConfigError
 from nasi_nal.nasi.configs import NasiConfig, get_config
-from nasi_nal.nasi.supernet import ARCH, DARTS_EDGES, DartsSuperNet, NB201SuperNet
+from nasi_nal.networks.supernet import ARCH, DARTS_EDGES, DartsSuperNet, NB201SuperNet
 from nasi_nal.scores import adaptive_nu, make_batch, nasi_penalized, nasi_trace
-from nasi_nal.scores.common import apply_fn, check_finite, cross_entropy, tree_sq_norm
+from nasi_nal.scores.common import check_finite, cross_entropy, network_fn, tree_sq_norm
 from nasi_nal.scores.data import Batch
+from nasi_nal.scores.definitions import nasi_trace_of
 from nasi_nal.spaces import darts as darts_space
 from nasi_nal.spaces import nb201 as nb201_space
 
@@ -89,15 +90,16 @@ def penalized(trace: jax.Array, mu: jax.Array, nu: jax.Array) -> jax.Array:
     return trace - mu * jnp.maximum(0.0, trace - nu)
 
 
-def supernet_trace(model: nn.Module, variables: Mapping[str, Any], weights: Pytree, batch: Batch) -> jax.Array:
-    """NASI's estimator T (``||d mean-CE / d params||^2``, as :func:`nasi_nal.scores.nasi_trace`) of the supernet
-    with mixing weights ``weights``; differentiable w.r.t. ``weights``."""
-    f = apply_fn(model, {**variables, ARCH: weights})
+def supernet_trace(model: nn.Module, variables: Mapping[str, Any], weights: Pytree, batch: Batch,
+                   bn: str) -> jax.Array:
+    """NASI's estimator T (``nasi_trace``'s definition) of the supernet with mixing weights ``weights`` in batch-norm
+    mode ``bn``; differentiable w.r.t. ``weights``."""
+    f = network_fn(model, {**variables, ARCH: weights}, bn)
     grads = jax.grad(lambda p: cross_entropy(f(p, batch.inputs), batch.labels))(variables["params"])
-    return tree_sq_norm(grads)
+    return nasi_trace_of(variables["params"], grads)
 
 
-def _search_program(model: nn.Module) -> Callable:
+def _search_program(model: nn.Module, bn: str) -> Callable:
     """(variables, alpha0, key, batches, mu, nu, tau, lr) -> (alpha_T, per-step (trace, R, ||g||))."""
 
     def run(variables, alpha0, key, batches, mu, nu, tau, lr):
@@ -109,7 +111,7 @@ def _search_program(model: nn.Module) -> Callable:
 
             def objective(a):
                 trace = supernet_trace(model, variables, straight_through_sample(jax.random.fold_in(key, t), a, tau),
-                                       batch)
+                                       batch, bn)
                 return penalized(trace, mu, nu), trace
 
             (reward, trace), grad = jax.value_and_grad(objective, has_aux=True)(alpha)
@@ -123,7 +125,7 @@ def _search_program(model: nn.Module) -> Callable:
     return run
 
 
-def _nu_program(model: nn.Module) -> Callable:
+def _nu_program(model: nn.Module, bn: str) -> Callable:
     """(variables, alpha0, keys (n,), batches (n, ...)) -> T of n architectures sampled uniformly (one per key)."""
 
     def run(variables, alpha0, keys, batches):
@@ -132,7 +134,7 @@ def _nu_program(model: nn.Module) -> Callable:
         def one(xs):
             k, batch = xs
             weights = jax.tree_util.tree_map(jax.lax.stop_gradient, straight_through_sample(k, alpha0, 1.0))
-            return supernet_trace(model, variables, weights, batch)
+            return supernet_trace(model, variables, weights, batch, bn)
 
         return jax.lax.map(one, (keys, batches))
 
@@ -145,22 +147,22 @@ def _signature(args: tuple) -> tuple:
 
 
 @functools.lru_cache(maxsize=8)
-def _compile(builder: Callable, model: nn.Module, signature: tuple) -> tuple[Any, float]:
-    """AOT-compiles ``builder(model)`` for argument shapes ``signature``; returns (executable, compile seconds)."""
+def _compile(builder: Callable, model: nn.Module, bn: str, signature: tuple) -> tuple[Any, float]:
+    """AOT-compiles ``builder(model, bn)`` for argument shapes ``signature``; returns (executable, compile seconds)."""
     treedef, specs = signature
     shapes = jax.tree_util.tree_unflatten(treedef, [jax.ShapeDtypeStruct(s, jnp.dtype(d)) for s, d in specs])
     start = time.perf_counter()
-    executable = jax.jit(builder(model)).lower(*shapes).compile()
+    executable = jax.jit(builder(model, bn)).lower(*shapes).compile()
     return executable, time.perf_counter() - start
 
 
-def _call(builder: Callable, model: nn.Module, *args: Any) -> tuple[Any, float, float]:
-    """Runs the cached executable of ``builder(model)`` on ``args``: (outputs, compile seconds, run seconds).
+def _call(builder: Callable, model: nn.Module, bn: str, *args: Any) -> tuple[Any, float, float]:
+    """Runs the cached executable of ``builder(model, bn)`` on ``args``: (outputs, compile seconds, run seconds).
 
     Compile seconds are 0 when an executable compiled for the same supernet and argument shapes was reused.
     """
     hits = _compile.cache_info().hits
-    executable, seconds = _compile(builder, model, _signature(args))
+    executable, seconds = _compile(builder, model, bn, _signature(args))
     compile_seconds = 0.0 if _compile.cache_info().hits > hits else seconds
     start = time.perf_counter()
     outputs = jax.block_until_ready(executable(*args))
@@ -200,7 +202,7 @@ def run_search(model: nn.Module, key: jax.Array, config: NasiConfig, *, images: 
 
     Args:
       model: a Flax supernet ``__call__(x, train)`` reading its (edges, ops) weights from ``self.variable("arch",
-        ...)`` (:mod:`nasi_nal.nasi.supernet`, or a toy one in tests).
+        ...)`` (:mod:`nasi_nal.networks.supernet`, or a toy one in tests).
       key: ``jax.random`` key; split into init, data, Gumbel, nu and evaluation keys.
       config: the settings (``steps``, ``batch_size``, ``mu``, ``nu``, data mode, ...); its proxy-size fields are
         not used here (the model is given).
@@ -216,7 +218,7 @@ def run_search(model: nn.Module, key: jax.Array, config: NasiConfig, *, images: 
     if ARCH not in variables:
         raise ConfigError(
             f"{type(model).__name__} has no {ARCH!r} collection: a NASI supernet reads its mixing weights with "
-            f"self.variable({ARCH!r}, name, init_fn) (see nasi_nal.nasi.supernet)")
+            f"self.variable({ARCH!r}, name, init_fn) (see nasi_nal.networks.supernet)")
     variables = dict(variables)
     alpha0 = jax.tree_util.tree_map(jnp.zeros_like, dict(variables.pop(ARCH)))
     compile_seconds = 0.0
@@ -224,7 +226,7 @@ def run_search(model: nn.Module, key: jax.Array, config: NasiConfig, *, images: 
     if config.nu == "adaptive":
         batches = _stack_batches(k_nu, config.nu_samples, config, images, labels)
         keys = jax.random.split(jax.random.fold_in(k_nu, 0), config.nu_samples)
-        traces, compile_seconds, _ = _call(_nu_program, model, variables, alpha0, keys, batches)
+        traces, compile_seconds, _ = _call(_nu_program, model, config.bn, variables, alpha0, keys, batches)
         traces = np.asarray(traces, np.float64)
         if not np.all(np.isfinite(traces)):
             check_finite(np.nan, "nasi_trace", "an architecture sampled to set an adaptive nu")
@@ -234,7 +236,7 @@ def run_search(model: nn.Module, key: jax.Array, config: NasiConfig, *, images: 
 
     batches = _stack_batches(k_data, config.steps, config, images, labels)
     (alpha, (traces, rewards, norms)), seconds, run_seconds = _call(
-        _search_program, model, variables, alpha0, k_gumbel, batches, jnp.float32(config.mu), jnp.float32(nu),
+        _search_program, model, config.bn, variables, alpha0, k_gumbel, batches, jnp.float32(config.mu), jnp.float32(nu),
         jnp.float32(config.tau), jnp.float32(config.lr))
     compile_seconds += seconds
     alpha = {name: np.asarray(a, np.float64) for name, a in alpha.items()}
@@ -356,7 +358,7 @@ def _device() -> str:
 
 def search(space: str, key: jax.Array, *, steps: Optional[int] = None, batch_size: Optional[int] = None,
            mu: Optional[float] = None, nu: Union[float, str, None] = None, inputs: Optional[str] = None,
-           targets: Optional[str] = None, images: Any = None, labels: Any = None,
+           targets: Optional[str] = None, bn: Optional[str] = None, images: Any = None, labels: Any = None,
            config: Optional[NasiConfig] = None, table: Any = None,
            metric: str = "cifar10_test_acc_200ep") -> NasiResult:
     """Runs NASI on ``space`` ("nb201" or "darts") and returns the chosen cell.
@@ -364,8 +366,8 @@ def search(space: str, key: jax.Array, *, steps: Optional[int] = None, batch_siz
     Args:
       space: "nb201" or "darts".
       key: ``jax.random`` key (the whole search is a function of it and the settings).
-      steps, batch_size, mu, nu, inputs, targets: override the config (paper defaults: 100, 64, 2, "adaptive",
-        "gaussian", "random"); ``nu`` a number is NASI-FIX.
+      steps, batch_size, mu, nu, inputs, targets, bn: override the config (paper defaults: 100, 64, 2, "adaptive",
+        "gaussian", "random"; batch norm "train"); ``nu`` a number is NASI-FIX.
       images, labels: pool for ``inputs="real"`` (uint8 NHWC CIFAR-10 images are normalised) / ``targets="real"``.
       config: a :class:`NasiConfig` (default ``get_config(space)``: proxy supernet, see :mod:`.configs`).
       table: an ``NB201Table`` (NB201 only) to look the chosen cell's ``metric`` up in.
@@ -375,7 +377,7 @@ def search(space: str, key: jax.Array, *, steps: Optional[int] = None, batch_siz
     """
     start = time.perf_counter()
     overrides = {name: value for name, value in (("steps", steps), ("batch_size", batch_size), ("mu", mu),
-                                                 ("nu", nu), ("inputs", inputs), ("targets", targets))
+                                                 ("nu", nu), ("inputs", inputs), ("targets", targets), ("bn", bn))
                  if value is not None}
     if config is None:
         config = get_config(space, **overrides)
@@ -404,7 +406,8 @@ def search(space: str, key: jax.Array, *, steps: Optional[int] = None, batch_siz
     k_eval = jax.random.fold_in(key, config.steps + 1)
     batch = make_batch(k_eval, config.batch_size, images=images, labels=labels, inputs=config.inputs,
                        targets=config.targets, input_shape=config.input_shape, num_classes=config.num_classes)
-    trace = nasi_trace(model, {**variables, ARCH: one_hot_weights(run.alpha, choice)}, batch, name=cell_str)
+    trace = nasi_trace(model, {**variables, ARCH: one_hot_weights(run.alpha, choice)}, batch, name=cell_str,
+                       bn=config.bn)
     score = float(nasi_penalized(trace, config.mu, run.nu))
     accuracy = float(table.query(cell).metrics[metric]) if table is not None else None
     return NasiResult(space=space, cell=cell, cell_str=cell_str, alpha=run.alpha, score=score, trace=trace,

@@ -5,7 +5,7 @@ over cells, ``nasi_nal.scores.masked``) needs a network whose shapes do not depe
 becomes data -- arrays in the variable collection :data:`CELL` -- and every possible layer is computed and
 multiplied by 0 or 1:
 
-* NAS-Bench-201: NASI's supernet (``nasi_nal.nasi.supernet.NB201SuperNet``) with one-hot ``arch`` weights is
+* NAS-Bench-201: NASI's supernet (``nasi_nal.networks.supernet.NB201SuperNet``) with one-hot ``arch`` weights is
   exactly the cell's network (:func:`nb201_arch`).
 * NAS-Bench-101: :class:`NB101MaskedNetwork`. A pruned cell is padded to 7 vertices (interior vertices keep their
   indices, the output moves to 6); every interior vertex computes its projection, conv3x3-BN-ReLU,

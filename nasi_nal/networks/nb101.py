@@ -40,7 +40,7 @@ BN_EPSILON = 1e-5  # nasbench base_ops.BN_EPSILON
 CONV3X3 = "conv3x3-bn-relu"
 CONV1X1 = "conv1x1-bn-relu"
 MAXPOOL3X3 = "maxpool3x3"
-_OP_KERNEL = {CONV3X3: 3, CONV1X1: 1}  # conv ops and their kernel size; max-pool has no parameters
+OP_KERNEL = {CONV3X3: 3, CONV1X1: 1}  # conv ops and their kernel size; max-pool has no parameters
 
 # tf.variance_scaling_initializer() in TF1: scale 1, fan_in, truncated normal (with the same 0.8796 stddev
 # correction Flax applies).
@@ -156,7 +156,7 @@ class NB101Cell(nn.Module):
             if op == MAXPOOL3X3:
                 value = MaxPool3x3(name=f"vertex_{t}")(vertex_input)
             else:
-                value = ConvBNReLU(widths[t], _OP_KERNEL[op], self.batch_norm, self.dtype,
+                value = ConvBNReLU(widths[t], OP_KERNEL[op], self.batch_norm, self.dtype,
                                    name=f"vertex_{t}")(vertex_input, train)
             tensors.append(value)
             if matrix[t, out]:
@@ -289,8 +289,8 @@ def param_count(matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]
             for t in range(1, out):
                 if matrix[0, t]:
                     total += conv_bn(cin, 1, widths[t])
-                if pruned_ops[t] in _OP_KERNEL:
-                    total += conv_bn(widths[t], _OP_KERNEL[pruned_ops[t]], widths[t])
+                if pruned_ops[t] in OP_KERNEL:
+                    total += conv_bn(widths[t], OP_KERNEL[pruned_ops[t]], widths[t])
             if matrix[0, out]:
                 total += conv_bn(cin, 1, channels)
             cin = channels

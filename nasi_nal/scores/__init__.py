@@ -1,60 +1,65 @@
 """Zero-cost scores at initialization: NASI's NTK trace, TE-NAS's condition number and the baselines.
 
-Every score has one signature, ``score(model, variables, batch, key, name=None) -> float`` (``ScoreFn``):
-``model`` a Flax module ``__call__(x, train)``, ``variables`` its initialized variables, ``batch`` a ``Batch``
-(``make_batch`` makes the real / Gaussian-input and real / random-label modes), ``key`` a ``jax.random`` key
-(for scores that sample; those here are deterministic given the batch) and ``name`` the cell, named in errors.
-Larger is better for every score but ``ntk_cond`` (TE-NAS prefers small condition numbers).
+The package reads as definitions plus engines:
+
+* ``definitions``: every score once -- the network quantity it needs, its device reduction, its host finish and
+  whether lower is better (:data:`SCORES`, the name -> definition registry);
+* ``joint``, ``blockwise``, ``masked``, ``oracle``: engines that compute those quantities (one program per network;
+  blocks compiled once per space; many cells per call; neural-tangents);
+* ``engines``: :func:`choose` maps (space, backend, score names) to engines, and :func:`iter_scores` /
+  :func:`score_cell` are the one way callers score cells;
+* ``common``: the network function with its batch-norm mode (train mode, batch statistics, by default), keys,
+  checks; ``data``: scoring batches; ``functions``: one function per score; ``penalty``: NASI's objective.
+
+Every score function has one signature, ``score(model, variables, batch, key, name=None) -> float``; larger is
+better for every score but ``ntk_cond``.
 
 Example:
-  >>> key = jax.random.PRNGKey(0)
-  >>> batch = make_batch(key, 32, inputs="gaussian", targets="random")
-  >>> variables = model.init(key, batch.inputs[:1], train=False)
-  >>> get_score("nasi_trace")(model, variables, batch, key, name="|nor_conv_3x3~0|+...")
+  >>> key = cell_key(0, "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|")
+  >>> batch = make_batch(jax.random.PRNGKey(0), 64, inputs="gaussian", targets="random")
+  >>> variables, result = score_cell(model, None, batch, ["nasi_trace", "synflow"], key)
 """
 from __future__ import annotations
 
-from nasi_nal.errors import UnknownScoreError
-from nasi_nal.scores.baselines import flops, grad_norm, jacob_cov, nwot, params, snip, synflow
-from nasi_nal.scores.common import ScoreFn
+from nasi_nal.scores.common import (
+    BN_MODES,
+    DEFAULT_BN,
+    DEFAULT_PROBES,
+    CellScores,
+    cell_key,
+    draw_keys,
+)
 from nasi_nal.scores.data import Batch, gaussian_batch, make_batch, normalize_cifar10
-from nasi_nal.scores.ntk import (
-    adaptive_nu,
-    nasi_penalized,
+from nasi_nal.scores.definitions import LOWER_IS_BETTER, SCORES, Score
+from nasi_nal.scores.engines import ENGINES, choose, iter_scores, score_cell
+from nasi_nal.scores.functions import (
+    ScoreFn,
+    flops,
+    grad_norm,
+    jacob_cov,
     nasi_trace,
     ntk_condition_number,
     ntk_gram,
     ntk_trace,
     ntk_trace_score,
+    nwot,
+    params,
+    score_function,
+    snip,
+    synflow,
 )
-
-SCORES: dict[str, ScoreFn] = {
-    "ntk_trace": ntk_trace_score,
-    "nasi_trace": nasi_trace,
-    "ntk_cond": ntk_condition_number,
-    "params": params,
-    "flops": flops,
-    "grad_norm": grad_norm,
-    "snip": snip,
-    "synflow": synflow,
-    "jacob_cov": jacob_cov,
-    "nwot": nwot,
-}
-
-#: Scores for which a smaller value predicts a better network.
-LOWER_IS_BETTER = frozenset({"ntk_cond"})
+from nasi_nal.scores.penalty import adaptive_nu, nasi_penalized
 
 
 def get_score(name: str) -> ScoreFn:
-    """The registered score called ``name``; ``UnknownScoreError`` lists the known names otherwise."""
-    try:
-        return SCORES[name]
-    except KeyError:
-        raise UnknownScoreError(f"unknown score {name!r}: choose one of {', '.join(sorted(SCORES))}") from None
+    """The function of the registered score ``name``; ``UnknownScoreError`` lists the known names otherwise."""
+    return score_function(name)
 
 
 __all__ = [
-    "LOWER_IS_BETTER", "SCORES", "Batch", "ScoreFn", "adaptive_nu", "flops", "gaussian_batch", "get_score",
-    "grad_norm", "jacob_cov", "make_batch", "nasi_penalized", "nasi_trace", "normalize_cifar10",
-    "ntk_condition_number", "ntk_gram", "ntk_trace", "ntk_trace_score", "nwot", "params", "snip", "synflow",
+    "BN_MODES", "Batch", "CellScores", "DEFAULT_BN", "DEFAULT_PROBES", "ENGINES", "LOWER_IS_BETTER", "SCORES",
+    "Score", "ScoreFn", "adaptive_nu", "cell_key", "choose", "draw_keys", "flops", "gaussian_batch", "get_score",
+    "grad_norm", "iter_scores", "jacob_cov", "make_batch", "nasi_penalized", "nasi_trace", "normalize_cifar10",
+    "ntk_condition_number", "ntk_gram", "ntk_trace", "ntk_trace_score", "nwot", "params", "score_cell",
+    "score_function", "snip", "synflow",
 ]

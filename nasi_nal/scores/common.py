@@ -1,28 +1,40 @@
-"""What every score shares: the per-example network function, the loss, finiteness checks, weight selection.
+"""What every score and engine shares: the network function (with the batch-norm mode), the loss, keys, checks.
 
-Batch norm at initialization. Every score here evaluates the network in eval mode (``train=False``) with the
-batch-norm statistics it was initialized with (running mean 0, variance 1). At init each BN layer is then a
-fixed per-channel affine map, so the network is a per-example function f(theta, x_i), which the NTK needs
-(an example's Jacobian must not depend on the other examples of the batch), the result does not depend on
-batch size or composition, and the neural-tangents oracle, given the same ``apply`` function, computes exactly
-the same kernel. Train-mode batch statistics (as PyTorch code such as TE-NAS or the zero-cost proxies uses)
-would couple the examples of a batch; we do not use them.
+Batch norm at initialization. ``bn="train"`` (the default, :data:`DEFAULT_BN`) normalises each layer with the
+statistics of the scoring batch, as PyTorch's ``module.train()`` does and as every reference implementation of
+these scores runs (the zero-cost proxies' code, NASWOT, TE-NAS). The network is then a function of the whole
+batch, F(theta, X) -> (N, K): examples are coupled through the batch statistics, and every derivative below is
+taken of F (e.g. the NTK is J J^T with J = dF/dtheta of all N * K outputs: the batch is one input).
+``bn="eval"`` uses the initial running statistics (mean 0, variance 1): each BN layer is a fixed affine map, so
+F is a per-example function and the NTK has the per-example blocks of the classic definition. Measured on
+NAS-Bench-201, the gradient scores rank architectures only in train mode (``benchmarks/results/``).
+
+:func:`forward` is the one place where the mode is applied; engines, blocks and the NASI supernet all go through it.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, Iterator, NamedTuple, Protocol
+import hashlib
+from typing import Any, Callable, Iterator, NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nasi_nal.errors import NonFiniteScoreError
+from nasi_nal.errors import NonFiniteScoreError, ScoringConfigError
+from nasi_nal.networks.common import is_relu
 from nasi_nal.scores.data import Batch
 
 Variables = Any  # a Flax variables dict: {"params": ..., optionally "batch_stats": ...}
+
+#: Batch-norm modes: batch statistics ("train", as the reference implementations) or initial statistics ("eval").
+BN_MODES = ("train", "eval")
+DEFAULT_BN = "train"
+#: ``probes`` settings of the NTK trace: a number of Rademacher probes, or "exact".
+DEFAULT_PROBES = 8
+_PROBE_STREAM = 0x50524F42  # folded into a draw's key for its probe vectors
 
 
 class CellScores(NamedTuple):
@@ -32,34 +44,51 @@ class CellScores(NamedTuple):
     errors: dict[str, str]
 
 
-class ScoreFn(Protocol):
-    """The one calling convention of every score: ``score(model, variables, batch, key, name=None) -> float``.
+def check_bn(bn: str) -> str:
+    """``bn`` if it is a batch-norm mode, else ``ScoringConfigError`` naming the modes."""
+    if bn not in BN_MODES:
+        raise ScoringConfigError(f"bn={bn!r} is not a batch-norm mode: use 'train' (batch statistics, the default) "
+                                 "or 'eval' (initial statistics)")
+    return bn
 
-    ``name`` describes the cell (arch string, hash) and only appears in error messages.
+
+def check_probes(probes: int | str) -> int | str:
+    """``probes`` if it is "exact" or a positive integer, else ``ScoringConfigError``."""
+    if probes == "exact" or (isinstance(probes, (int, np.integer)) and not isinstance(probes, bool) and probes >= 1):
+        return probes
+    raise ScoringConfigError(f"probes={probes!r}: pass a positive number of Rademacher probes (e.g. 8) or 'exact'")
+
+
+def forward(model: nn.Module, variables: Variables, x: jax.Array, bn: str, *,
+            relu_codes: bool = False) -> tuple[jax.Array, dict]:
+    """``model``'s output on the batch ``x`` with batch norm in mode ``bn``; (output, captured ReLU outputs or {}).
+
+    Train mode computes batch statistics and drops the running-statistics update Flax returns (nothing is trained).
     """
+    train = bn == "train"
+    mutable = (["batch_stats"] if train else []) + (["intermediates"] if relu_codes else [])
+    if not mutable:
+        return model.apply(variables, x, train=False), {}
+    kwargs = {"capture_intermediates": is_relu} if relu_codes else {}
+    y, state = model.apply(variables, x, train=train, mutable=mutable, **kwargs)
+    return y, dict(state.get("intermediates", {}))
 
-    def __call__(
-        self, model: nn.Module, variables: Variables, batch: Batch, key: jax.Array, name: str | None = None
-    ) -> float: ...
 
-
-def apply_fn(model: nn.Module, variables: Variables) -> Callable[[Any, jax.Array], jax.Array]:
-    """f(params, x) -> logits (N, K), eval-mode BN with the initial statistics (see the module docstring).
-
-    Only the ``params`` collection is differentiated; every other collection (``batch_stats``) is held fixed.
-    """
+def network_fn(model: nn.Module, variables: Variables, bn: str) -> Callable[[Any, jax.Array], jax.Array]:
+    """F(params, X) -> logits (N, K) in mode ``bn``; only ``params`` vary, the other collections are held fixed."""
     rest = {k: v for k, v in dict(variables).items() if k != "params"}
-
-    def f(params: Any, x: jax.Array) -> jax.Array:
-        return model.apply({**rest, "params": params}, x, train=False)
-
-    return f
+    return lambda params, x: forward(model, {**rest, "params": params}, x, bn)[0]
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Mean softmax cross-entropy over the batch (integer labels), as the zero-cost papers' ``F.cross_entropy``."""
     logp = jax.nn.log_softmax(logits, axis=-1)
     return -jnp.mean(jnp.take_along_axis(logp, labels[:, None].astype(jnp.int32), axis=-1))
+
+
+def loss_cotangent(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """d (mean cross-entropy) / d logits: the cotangent whose VJP is the loss gradient."""
+    return jax.grad(cross_entropy)(logits, labels)
 
 
 def tree_sq_norm(tree: Any) -> jax.Array:
@@ -75,6 +104,43 @@ def weight_leaves(tree: Any) -> list[jax.Array]:
     """
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
     return [leaf for path, leaf in flat if getattr(path[-1], "key", None) == "kernel"]
+
+
+def hamming_kernels(intermediates: Any, n: int) -> list[jax.Array]:
+    """NASWOT's kernel c c^T + (1 - c)(1 - c)^T of every captured ReLU output (c its (n, units) binary code).
+
+    Entries count units, so they are exact in float32 up to 2^24 units per layer.
+    """
+    kernels = []
+    for out in jax.tree_util.tree_leaves(intermediates):
+        c = (out > 0).reshape(n, -1).astype(jnp.float32)
+        kernels.append(c @ c.T + (1.0 - c) @ (1.0 - c).T)
+    return kernels
+
+
+def cell_key(seed: int, canonical: str) -> jax.Array:
+    """The key a cell's variables are drawn from: a function of the seed and the cell's canonical key only.
+
+    ``canonical`` is the NB101 hash, the NB201 arch string or the DARTS genotype JSON, so a cell scores the same
+    wherever it appears in a list of candidates. Two 31-bit words of its SHA-256 are folded into ``PRNGKey(seed)``.
+    """
+    digest = hashlib.sha256(canonical.encode()).digest()
+    key = jax.random.PRNGKey(seed)
+    for i in (0, 4):
+        key = jax.random.fold_in(key, int.from_bytes(digest[i:i + 4], "little") & 0x7FFFFFFF)
+    return key
+
+
+def draw_keys(key: jax.Array, inits: int) -> list[jax.Array]:
+    """The keys of ``inits`` draws of a cell's variables: ``key`` itself, then ``fold_in(key, r)`` for r >= 1."""
+    if isinstance(inits, bool) or not isinstance(inits, (int, np.integer)) or inits < 1:
+        raise ScoringConfigError(f"inits={inits!r}: pass a positive number of initializations to average over")
+    return [key] + [jax.random.fold_in(key, r) for r in range(1, int(inits))]
+
+
+def probe_vectors(key: jax.Array, probes: int, shape: tuple[int, ...]) -> jax.Array:
+    """``probes`` Rademacher vectors (+-1) of ``shape`` (the batch's outputs), drawn from the draw's ``key``."""
+    return jax.random.rademacher(jax.random.fold_in(key, _PROBE_STREAM), (probes, *shape), jnp.float32)
 
 
 def check_finite(value: float | np.ndarray, score: str, name: str | None) -> float:

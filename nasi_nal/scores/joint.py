@@ -1,95 +1,209 @@
-"""Every score of one cell from one compiled program: what the scores share is traced, compiled and run once.
+"""The joint engine: one compiled program per network computes the quantities of every requested score.
 
-``score_cell`` is the entry point for scoring a cell; by default it hands the scores that
-``nasi_nal.scores.blockwise`` covers (NAS-Bench-201 and -101 networks) to that module, which compiles nothing per cell,
-and computes the rest here.
+Works for every Flax network with ``__call__(x, train)`` (DARTS networks, test models, the benchmarks' cells). The
+program is compiled once per network, score set, batch-norm mode, probe setting and batch shape
+(:func:`nasi_nal.scores.common.compiled`): what the scores share (the forward pass, the loss gradient of
+``grad_norm``, ``snip`` and ``nasi_trace``) is traced, compiled and run once, and each score's device reduction
+(``nasi_nal.scores.definitions``) runs inside it. ``synflow`` has its own float64 program of the network without
+batch norm; ``params`` and ``flops`` are read off shapes and the jaxpr.
 
-Compilation, not arithmetic, is the cost of scoring a candidate at initialization (on a 2-core CPU a full-size
-NAS-Bench-201 network compiles in ~2 s per score and runs in 0.35 s). ``score_cell`` therefore compiles ONE XLA
-program per network, score set and batch shape, which computes the device-side arrays of every requested score:
-the mean-loss gradient shared by ``grad_norm``, ``snip`` and ``nasi_trace``, the per-example Jacobian norms of
-``ntk_trace``, the NTK Gram matrix of ``ntk_cond``, the input Jacobians of ``jacob_cov`` and the ReLU-code kernels
-of ``nwot``. The host then finishes each score exactly as
-the per-score function does (``eigvalsh``/``slogdet`` in float64, the same normalisations). ``synflow`` needs its
-own float64 program of the network without batch norm; ``params`` and ``flops`` are read off shapes and the jaxpr.
-
-Each score from ``score_cell`` equals the per-score function of ``nasi_nal.scores`` on the same variables and
-batch up to float32 rounding of the differently fused program (``tests/test_scores_joint.py``).
+The masked engine (``nasi_nal.scores.masked``) vmaps this engine's :func:`device_program` over cells.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nasi_nal.errors import NasiNalError, UnknownScoreError
-from nasi_nal.networks.common import num_params
-from nasi_nal.scores import baselines, blockwise, ntk
+from nasi_nal.errors import NasiNalError
+from nasi_nal.networks.common import count_macs, num_params
+from nasi_nal.scores import definitions
 from nasi_nal.scores.common import (
+    DEFAULT_BN,
+    DEFAULT_PROBES,
     CellScores,
     Variables,
     check_batch,
-    check_finite,
+    check_bn,
+    check_probes,
     compiled,
+    enable_x64,
+    forward,
+    hamming_kernels,
+    loss_cotangent,
+    network_fn,
+    probe_vectors,
     tree_sq_norm,
-    weight_leaves,
 )
 from nasi_nal.scores.data import Batch
+from nasi_nal.scores.definitions import Context, Quantity
 
-#: Scores whose arrays the joint program computes on the device.
-DEVICE_SCORES = ("ntk_trace", "nasi_trace", "ntk_cond", "grad_norm", "snip", "jacob_cov", "nwot")
-#: Scores computed beside it: from shapes (``params``), the jaxpr (``flops``), a float64 program (``synflow``).
-HOST_SCORES = ("params", "flops", "synflow")
-_LOSS_GRAD_SCORES = frozenset({"grad_norm", "snip", "nasi_trace"})
+#: Quantities a device program computes; the others are computed beside it.
+DEVICE_QUANTITIES = frozenset({Quantity.LOSS_GRAD, Quantity.NTK_TRACE, Quantity.NTK_GRAM, Quantity.INPUT_GRAD,
+                               Quantity.RELU_CODES})
 
 
-def _device_arrays(model: nn.Module, names: tuple[str, ...], chunk_size: int) -> Callable:
-    """(variables, batch) -> {score: array} for the device scores in ``names``, traced as one function."""
+def _chunked(x: jax.Array, chunk_size: int) -> tuple[jax.Array, int]:
+    """(M, ...) -> (ceil(M / c), c, ...), zero-padded; the caller drops the padded rows after the map."""
+    n = x.shape[0]
+    c = max(1, min(int(chunk_size), n))
+    pad = (-n) % c
+    if pad:
+        x = jnp.concatenate([x, jnp.zeros((pad, *x.shape[1:]), x.dtype)])
+    return x.reshape(-1, c, *x.shape[1:]), n
 
-    def run(variables: Variables, batch: Batch) -> dict[str, jax.Array]:
+
+def _map_chunks(fn: Callable[[jax.Array], jax.Array], xs: jax.Array, chunk_size: int) -> jax.Array:
+    """``vmap(fn)`` over the rows of ``xs``, ``chunk_size`` rows at a time (``lax.map`` over chunks)."""
+    chunks, n = _chunked(xs, chunk_size)
+    out = jax.lax.map(jax.vmap(fn), chunks)
+    return out.reshape(-1, *out.shape[2:])[:n]
+
+
+def _flat(tree: Any) -> jax.Array:
+    return jnp.concatenate([leaf.reshape(-1) for leaf in jax.tree_util.tree_leaves(tree)])
+
+
+def ntk_trace_sum(f: Callable, params: Any, x: jax.Array, bn: str, probes: int | str, key: jax.Array,
+                  chunk_size: int) -> jax.Array:
+    """tr(J J^T) of F(params, x) -> (N, K): exact, or the mean of ``probes`` Rademacher estimates ||J^T v||^2.
+
+    Exact: in train mode J is the (N K, P) Jacobian of the whole batch's outputs (the batch is one input), summed
+    over N K backward passes with one-hot cotangents; in eval mode the outputs are per example, so the same trace is
+    the sum of each example's (K, P) Jacobian norm (N * K passes at batch 1).
+    """
+    outputs, pullback = jax.vjp(lambda p: f(p, x), params)
+    if probes != "exact":
+        vs = probe_vectors(key, int(probes), outputs.shape)
+        return jnp.mean(_map_chunks(lambda v: tree_sq_norm(pullback(v)[0]), vs, chunk_size))
+    if bn == "train":
+        basis = jnp.eye(outputs.size, dtype=outputs.dtype).reshape(-1, *outputs.shape)
+        return jnp.sum(_map_chunks(lambda e: tree_sq_norm(pullback(e)[0]), basis, chunk_size))
+
+    def one(xi: jax.Array) -> jax.Array:
+        return tree_sq_norm(jax.jacrev(lambda p: f(p, xi[None])[0])(params))
+
+    return jnp.sum(_map_chunks(one, x, chunk_size))
+
+
+def example_gradients(f: Callable, params: Any, x: jax.Array, bn: str, chunk_size: int) -> jax.Array:
+    """(N, P): the gradient of each example's summed logits (TE-NAS's NTK features).
+
+    Train mode: N backward passes of the whole batch, cotangent 1 on example i's logits; eval mode: per example.
+    """
+    if bn == "train":
+        outputs, pullback = jax.vjp(lambda p: f(p, x), params)
+        rows = jnp.eye(x.shape[0], dtype=outputs.dtype)[:, :, None] * jnp.ones_like(outputs)[None]
+        return _map_chunks(lambda c: _flat(pullback(c)[0]), rows, chunk_size)
+    return _map_chunks(lambda xi: _flat(jax.grad(lambda p: jnp.sum(f(p, xi[None])))(params)), x, chunk_size)
+
+
+def device_program(model: nn.Module, names: tuple[str, ...], bn: str, probes: int | str,
+                   chunk_size: int) -> Callable[[Variables, Batch, jax.Array], dict[str, jax.Array]]:
+    """(variables, batch, key) -> {score: reduced array} for the device scores in ``names``, traced as one function.
+
+    ``key`` is the draw's key; it seeds the NTK probe vectors.
+    """
+    defs = [definitions.get(n) for n in names]
+
+    def run(variables: Variables, batch: Batch, key: jax.Array) -> dict[str, jax.Array]:
+        f = network_fn(model, variables, bn)
+        params, x = variables["params"], batch.inputs
         out: dict[str, jax.Array] = {}
-        if _LOSS_GRAD_SCORES & set(names):
-            grads = baselines._loss_grads(model)(variables, batch)
-            kernels, grad_kernels = weight_leaves(variables["params"]), weight_leaves(grads)
-            if "grad_norm" in names:
-                out["grad_norm"] = jnp.stack([jnp.linalg.norm(g.reshape(-1)) for g in grad_kernels])
-            if "snip" in names:
-                out["snip"] = jnp.stack([jnp.sum(jnp.abs(w * g)) for w, g in zip(kernels, grad_kernels)])
-            if "nasi_trace" in names:
-                out["nasi_trace"] = tree_sq_norm(grads)
-        if "ntk_trace" in names:
-            norms = ntk._per_example_sq_norms(model, None, chunk_size)(variables, batch.inputs)
-            out["ntk_trace"] = jnp.sum(norms)
-        if "ntk_cond" in names:
-            out["ntk_cond"] = ntk._gram(model, chunk_size)(variables, batch.inputs)
-        if "jacob_cov" in names:
-            out["jacob_cov"] = baselines._input_jacobian(model)(variables, batch.inputs)
-        if "nwot" in names:
-            out["nwot"] = baselines._relu_kernels(model)(variables, batch.inputs)
+        needs = {d.needs for d in defs}
+        if Quantity.LOSS_GRAD in needs:
+            logits, pullback = jax.vjp(lambda p: f(p, x), params)
+            grads = pullback(loss_cotangent(logits, batch.labels))[0]
+            out.update({d.name: d.reduce(params, grads) for d in defs if d.needs == Quantity.LOSS_GRAD})
+        if Quantity.NTK_TRACE in needs:
+            out["ntk_trace"] = ntk_trace_sum(f, params, x, bn, probes, key, chunk_size)
+        if Quantity.NTK_GRAM in needs:
+            g = example_gradients(f, params, x, bn, chunk_size)
+            out["ntk_cond"] = jnp.dot(g, g.T, precision=jax.lax.Precision.HIGHEST)
+        if Quantity.INPUT_GRAD in needs:
+            out["jacob_cov"] = jax.grad(lambda x: jnp.sum(f(params, x)))(x).reshape(x.shape[0], -1)
+        if Quantity.RELU_CODES in needs:
+            _, codes = forward(model, variables, x, bn, relu_codes=True)
+            kernels = hamming_kernels(codes, x.shape[0])
+            if not kernels:
+                raise ValueError(f"nwot: {type(model).__name__} applies no nasi_nal.networks.common.ReLU module; "
+                                 "apply every ReLU through that module so its activation codes can be captured")
+            out["nwot"] = jnp.stack(kernels)
         return out
 
     return run
 
 
-def _finish(name: str, value: jax.Array, batch: Batch, num_outputs: int, cell: str | None) -> float:
-    """The host-side end of one device score, as the per-score function computes it."""
-    if name in ("grad_norm", "snip"):
-        return check_finite(float(np.sum(np.asarray(value, np.float64))), name, cell)
-    if name == "nasi_trace":
-        return check_finite(value, name, cell)
-    if name == "ntk_trace":  # normalised per sample and per output, as the registered ``ntk_trace`` score
-        return check_finite(float(value) / (batch.inputs.shape[0] * num_outputs), name, cell)
-    if name == "ntk_cond":
-        return ntk.ntk_cond_value(value, cell)
-    if name == "jacob_cov":
-        return baselines.jacob_cov_value(value, cell)
-    return baselines.nwot_value(value, cell)
+def without_bn(model: nn.Module, variables: Variables, input_shape: tuple, key: jax.Array) -> tuple[nn.Module, Any]:
+    """The same network with ``batch_norm=False`` and the given weights carried over by parameter path (synflow).
+
+    A parameter that exists only without BN keeps the BN-free network's own initialization from ``key``; a
+    parameter whose shape changed is an error.
+    """
+    if "batch_stats" not in variables and not getattr(model, "batch_norm", False):
+        return model, variables["params"]
+    if not hasattr(model, "batch_norm"):
+        raise ValueError(
+            f"synflow needs the network without batch norm, but {type(model).__name__} has no `batch_norm` "
+            "field: give the module a field `batch_norm: bool = True` that drops every BN layer when False")
+    plain = model.clone(batch_norm=False)
+    fresh = plain.init(key, jnp.zeros(input_shape), train=False)["params"]
+    given = {jax.tree_util.keystr(p): w for p, w in jax.tree_util.tree_flatten_with_path(variables["params"])[0]}
+    flat, structure = jax.tree_util.tree_flatten_with_path(fresh)
+    leaves = []
+    for path, own in flat:
+        leaf = given.get(jax.tree_util.keystr(path), own)
+        if leaf.shape != own.shape:
+            raise ValueError(
+                f"synflow: parameter {jax.tree_util.keystr(path)} has shape {own.shape} in "
+                f"{type(model).__name__}(batch_norm=False) but {leaf.shape} in the given variables: name the "
+                "network's layers so they keep their names when batch norm is dropped")
+        leaves.append(leaf)
+    return plain, jax.tree_util.tree_unflatten(structure, leaves)
 
 
-METHODS = ("auto", "joint", "blockwise")
+def synflow_program(plain: nn.Module) -> Callable[[Any, jax.Array], jax.Array]:
+    """(params, ones input) -> synflow's reduction, float64: |W|, the gradient of the sum of the outputs."""
+    reduce = definitions.get("synflow").reduce
+
+    def run(params: Any, x: jax.Array) -> jax.Array:
+        weights = jax.tree_util.tree_map(lambda w: jnp.abs(jnp.asarray(w, jnp.float64)), params)
+        grads = jax.grad(lambda p: jnp.sum(plain.apply({"params": p}, x, train=False)))(weights)
+        return reduce(weights, grads)
+
+    return run
+
+
+def synflow_reduced(model: nn.Module, variables: Variables, input_shape: tuple, key: jax.Array) -> np.ndarray:
+    """synflow's reduced array for one network (a network with a compute ``dtype`` field computes in float64)."""
+    plain, params = without_bn(model, variables, (1, *input_shape), key)
+    if hasattr(plain, "dtype"):
+        plain = plain.clone(dtype=jnp.float64)
+    with enable_x64():
+        return np.asarray(compiled(synflow_program, plain)(params, jnp.ones((1, *input_shape), jnp.float64)))
+
+
+def num_outputs(model: nn.Module, variables: Variables, batch: Batch) -> int:
+    """K, the number of logits (the network's ``num_classes``, else from shapes)."""
+    k = getattr(model, "num_classes", None)
+    if isinstance(k, int):
+        return k
+    return int(jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, batch.inputs[:1]).shape[-1])
+
+
+def finish(names: Sequence[str], reduced: dict[str, Any], ctx: Context) -> CellScores:
+    """Every score's host finish; a score that cannot be computed (a ``NasiNalError``) goes to ``errors``."""
+    values: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    for name in names:
+        try:
+            values[name] = definitions.get(name).finish(np.asarray(reduced[name]), ctx)
+        except NasiNalError as err:
+            errors[name] = str(err)
+    return CellScores(values, errors)
 
 
 def score_cell(
@@ -100,72 +214,48 @@ def score_cell(
     key: jax.Array | None = None,
     name: str | None = None,
     *,
+    bn: str = DEFAULT_BN,
+    probes: int | str = DEFAULT_PROBES,
     chunk_size: int = 8,
-    method: str = "auto",
 ) -> tuple[Variables, CellScores]:
-    """Scores ``names`` of one network; returns (variables, CellScores).
+    """Scores ``names`` of one network with one compiled program; returns (variables, CellScores).
 
     Args:
       model: a Flax module ``__call__(x, train)`` (``nasi_nal.networks.build``).
-      variables: its variables, or ``None`` to initialize them with ``key``.
+      variables: its variables, or ``None`` to draw them with ``model.init(key, ...)`` (run eagerly: its
+        initializers compile once per shape, where a jitted ``init`` would recompile them for every network).
       batch: the scoring batch (``make_batch``).
-      names: score names from ``nasi_nal.scores.SCORES``.
-      key: the init key (when ``variables`` is None); also seeds parameters that exist only without batch norm
-        (``synflow``).
+      names: score names (``nasi_nal.scores.SCORES``).
+      key: the draw's key: initializes ``variables`` when None, seeds the NTK probes and the parameters that exist
+        only without batch norm (``synflow``).
       name: the cell, named in error messages.
-      chunk_size: examples per Jacobian chunk (``ntk_trace``, ``ntk_cond``).
-      method: ``"joint"`` compiles one program for this network (every score, every space); ``"blockwise"``
-        runs the network through blocks compiled once per space (``nasi_nal.scores.blockwise``: NAS-Bench-201
-        and -101 networks, the scores of ``BLOCKWISE_SCORES``); ``"auto"`` (default) takes blockwise for what it covers
-        and the joint program for the rest (the exact NTK scores), on the same variables.
-
-    ``variables=None`` initializes blockwise (``blockwise.init_variables``) when the blockwise path is used, else
-    with ``model.init`` run eagerly (its initializers compile once per shape; a jitted ``init`` recompiles them
-    for every network). A score that cannot be computed for this cell (``NonFiniteScoreError`` and the other
-    ``NasiNalError``s) is reported in ``errors`` instead of ``values``; an unknown score name or method raises
-    before any work.
+      bn: batch-norm mode, ``"train"`` or ``"eval"`` (``nasi_nal.scores.common``).
+      probes: Rademacher probes of the NTK trace, or ``"exact"``.
+      chunk_size: probes / examples whose gradients are held at once.
     """
-    unknown = sorted(set(names) - set(DEVICE_SCORES) - set(HOST_SCORES))
-    if unknown:
-        raise UnknownScoreError(f"unknown score(s) {unknown}: choose from {', '.join(DEVICE_SCORES + HOST_SCORES)}")
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not one of {METHODS}")
+    names = definitions.check_names(names)
+    check_bn(bn)
+    check_probes(probes)
     check_batch(batch, "score_cell")
     key = jax.random.PRNGKey(0) if key is None else key
-    fast: list[str] = []
-    if method == "blockwise" or (method == "auto" and blockwise.supports(model)):
-        fast = [n for n in names if n in blockwise.BLOCKWISE_SCORES]
-        if method == "blockwise" and (len(fast) < len(names) or not blockwise.supports(model)):
-            raise ValueError(f"method='blockwise' scores {', '.join(blockwise.BLOCKWISE_SCORES)} of NB201 and "
-                             f"NB101 networks; {type(model).__name__} and {sorted(set(names) - set(fast))} need "
-                             "method='joint'")
     if variables is None:
-        variables = (blockwise.init_variables(model, key, batch.inputs.shape[1:]) if fast
-                     else model.init(key, batch.inputs[:1], train=False))
-    values: dict[str, float] = {}
-    errors: dict[str, str] = {}
-    if fast:
-        _, result = blockwise.score_cell(model, variables, batch, fast, key, name)
-        values.update(result.values)
-        errors.update(result.errors)
-    rest = [n for n in names if n not in fast]
-    device = tuple(n for n in DEVICE_SCORES if n in rest)
-    arrays = compiled(_device_arrays, model, device, int(chunk_size))(variables, batch) if device else {}
-    num_outputs = int(jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables,
-                                     batch.inputs[:1]).shape[-1]) if "ntk_trace" in rest else 1
-    for score in rest:
-        try:
-            if score in arrays:
-                values[score] = _finish(score, arrays[score], batch, num_outputs, name)
-            elif score == "params":
-                values[score] = float(num_params(variables["params"]))
-            elif score == "flops":
-                values[score] = baselines.flops(model, variables, batch, key, name)
-            else:
-                values[score] = baselines.synflow(model, variables, batch, key, name)
-        except NasiNalError as err:
-            errors[score] = str(err)
-    return variables, CellScores({n: values[n] for n in names if n in values}, errors)
+        variables = model.init(key, batch.inputs[:1], train=False)
+    needs = {n: definitions.get(n).needs for n in names}
+    device = tuple(n for n in names if needs[n] in DEVICE_QUANTITIES)
+    reduced: dict[str, Any] = {}
+    if device:
+        program = compiled(device_program, model, device, bn, probes, int(chunk_size))
+        reduced.update(program(variables, batch, key))
+    for n in names:
+        if needs[n] == Quantity.SYNFLOW:
+            reduced[n] = synflow_reduced(model, variables, batch.inputs.shape[1:], key)
+        elif needs[n] == Quantity.PARAMS:
+            reduced[n] = num_params(variables["params"])
+        elif needs[n] == Quantity.FLOPS:
+            reduced[n] = count_macs(model, variables, batch.inputs.shape[1:])
+    ctx = Context(batch.inputs.shape[0], num_outputs(model, variables, batch) if "ntk_trace" in names else 1, name)
+    return variables, finish(names, reduced, ctx)
 
 
-__all__ = ["CellScores", "DEVICE_SCORES", "HOST_SCORES", "METHODS", "score_cell"]
+__all__ = ["DEVICE_QUANTITIES", "device_program", "example_gradients", "finish", "ntk_trace_sum", "score_cell",
+           "synflow_program", "synflow_reduced", "without_bn"]

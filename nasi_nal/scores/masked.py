@@ -1,20 +1,16 @@
-"""Many cells per compiled call: the masked networks of ``nasi_nal.networks.masked`` under ``vmap``.
+"""The masked engine: many cells per compiled call, the masked networks of ``nasi_nal.networks.masked`` under ``vmap``.
 
 The form for accelerators, where arithmetic is cheap and compiling is not. Every cell of a space at one network
-size shares one fixed-shape masked network, so ONE program -- initialization and every requested score, vmapped
-over ``per_call`` cells -- is compiled per space, size, score set, batch shape and ``per_call``, then called
-for every group of cells. The price is arithmetic: every op of every edge/vertex is computed (NB201 5 ops per
-edge, NB101 three ops and a projection per vertex at full width), which on XLA:CPU makes it ~7x slower than
-``nasi_nal.scores.blockwise`` (``benchmarks/scoring_speed.py --methods masked,blockwise`` measures both). On a GPU
-or TPU the blockwise path still pays host dispatch per block and cell while this form's arithmetic is cheap
-(``benchmarks/masked_projection.py``), so the search's and the correlation benchmark's ``auto`` take this form
-there (:func:`preferred`).
+size shares one fixed-shape masked network, so ONE program -- initialization and the joint engine's
+:func:`~nasi_nal.scores.joint.device_program`, vmapped over ``per_call`` cells -- is compiled per space, size, score
+set, batch-norm mode, probe setting, batch shape and ``per_call``, then called for every group of cells. The price
+is arithmetic: every op of every edge/vertex is computed (NB201 5 ops per edge, NB101 three ops and a projection per
+vertex at full width); ``benchmarks/scoring_speed.py`` measures it against the blockwise engine.
 
-Scores: :data:`MASKED_SCORES`, each finished on the host exactly as ``nasi_nal.scores.joint`` does. ``nwot``
-(whose ReLU codes would include the unused ops') and the shape scores ``params``/``flops`` are not computed here.
-A cell's variables are drawn by the masked network (``init_variables``) from the cell's own key: the same key
-gives the same scores, but not the same values as the blockwise or joint path, which draw the cell network's
-variables differently.
+Scores: :data:`MASKED_SCORES`, each finished on the host by its definition. ``nwot`` (whose ReLU codes would
+include the unused ops') and the shape scores ``params``/``flops`` are not computed here. A cell's variables are
+drawn by the masked network (``init_variables``) from the cell's own key: the same key gives the same scores, but
+not the same values as the blockwise or joint engine, which draw the cell network's variables differently.
 """
 from __future__ import annotations
 
@@ -26,36 +22,37 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nasi_nal.errors import NasiNalError, UnknownScoreError
-from nasi_nal.nasi.supernet import ARCH, NB201SuperNet
+from nasi_nal.errors import UnknownScoreError
 from nasi_nal.networks import masked as masked_net
 from nasi_nal.networks.nb101 import NB101Network
 from nasi_nal.networks.nb201 import NB201Network
-from nasi_nal.scores import joint
-from nasi_nal.scores.common import CellScores, Variables, check_batch, check_finite, enable_x64, weight_leaves
+from nasi_nal.networks.supernet import ARCH, NB201SuperNet
+from nasi_nal.scores import definitions
+from nasi_nal.scores.common import (
+    DEFAULT_BN,
+    DEFAULT_PROBES,
+    CellScores,
+    Variables,
+    check_batch,
+    check_bn,
+    check_probes,
+    enable_x64,
+)
 from nasi_nal.scores.data import Batch
+from nasi_nal.scores.definitions import Context
+from nasi_nal.scores.joint import device_program, finish
 
-#: Scores this module computes.
+#: Scores this engine computes.
 MASKED_SCORES = ("grad_norm", "snip", "nasi_trace", "jacob_cov", "ntk_trace", "ntk_cond", "synflow")
 #: Spaces with a masked network.
 MASKED_SPACES = ("nb201", "nb101")
-
-
-def preferred(space: str, backend: str | None = None) -> bool:
-    """Whether ``auto`` scoring of ``space`` takes the masked form on ``backend`` (default: JAX's default backend):
-    on an accelerator for the spaces with a masked network; on a CPU never (blockwise is ~7x faster there).
-
-    Chosen from CPU measurements and the accelerator projection of ``benchmarks/masked_projection.py``; no GPU
-    measurement yet (``benchmarks/scoring_speed.py`` has the command).
-    """
-    return (backend or jax.default_backend()) != "cpu" and space in MASKED_SPACES
 
 
 def masked_form(model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
     """(the masked network shared by every cell of ``model``'s space and size, ``model``'s cell as its variables).
 
     ``NB201Network`` -> NASI's ``NB201SuperNet`` and one-hot ``arch`` weights; ``NB101Network`` ->
-    ``NB101MaskedNetwork`` and the cell's encoding. Other networks (DARTS) have no masked form yet: ``TypeError``.
+    ``NB101MaskedNetwork`` and the cell's encoding. Other networks (DARTS) have no masked form: ``TypeError``.
     """
     if isinstance(model, NB201Network):
         net = NB201SuperNet(model.channels, model.cells_per_stage, model.num_classes, model.dtype, model.batch_norm)
@@ -67,7 +64,7 @@ def masked_form(model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
                                              num_stacks=model.num_stacks)
         return net, {masked_net.CELL: encoding}
     raise TypeError(f"masked scoring has forms for NB201Network and NB101Network, not {type(model).__name__}: "
-                    "score it with nasi_nal.scores.joint.score_cell")
+                    "score it with engine='joint'")
 
 
 def init_variables(net: nn.Module, cell: dict[str, Any], key: jax.Array,
@@ -75,8 +72,7 @@ def init_variables(net: nn.Module, cell: dict[str, Any], key: jax.Array,
     """The masked network's variables for one cell (``params``, ``batch_stats`` and the cell's arrays).
 
     Drawn with JAX's default (threefry) generator, whose bits do not change under ``vmap``: a cell's variables
-    are the same whichever call and position it is scored in. (``rbg`` would compile the ~100 initializers 3-4x
-    faster on XLA:CPU, but its bits change under ``vmap``.)
+    are the same whichever call and position it is scored in (``rbg`` bits would change under ``vmap``).
     """
     _, state = net.apply(cell, jnp.zeros((1, *input_shape), jnp.float32), train=False, rngs={"params": key},
                          mutable=["params", "batch_stats"])
@@ -84,31 +80,34 @@ def init_variables(net: nn.Module, cell: dict[str, Any], key: jax.Array,
 
 
 @functools.lru_cache(maxsize=8)
-def _program(net: nn.Module, device: tuple[str, ...], params: bool, chunk_size: int) -> Callable:
-    """jit(vmap over cells): (keys, cells, batch) -> ({score: array}, params or None)."""
-    arrays = joint._device_arrays(net, device, chunk_size)
+def _program(net: nn.Module, device: tuple[str, ...], params: bool, bn: str, probes: int | str,
+             chunk_size: int) -> Callable:
+    """jit(vmap over cells): (keys, cells, batch) -> ({score: reduced array}, params or None)."""
+    arrays = device_program(net, device, bn, probes, chunk_size)
 
     def one(key: jax.Array, cell: dict, batch: Batch) -> tuple[dict[str, jax.Array], Any]:
         variables = init_variables(net, cell, key, batch.inputs.shape[1:])
-        return arrays(variables, batch), (variables["params"] if params else None)
+        return arrays(variables, batch, key), (variables["params"] if params else None)
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
 
 
-def _program_for(net: nn.Module, names: Sequence[str], chunk_size: int) -> Callable:
+def _program_for(net: nn.Module, names: Sequence[str], bn: str, probes: int | str, chunk_size: int) -> Callable:
     """The (cached) program for ``names``: their device scores, and the params when ``synflow`` needs them."""
-    return _program(net, tuple(n for n in joint.DEVICE_SCORES if n in names), "synflow" in names, chunk_size)
+    device = tuple(n for n in names if n != "synflow")
+    return _program(net, device, "synflow" in names, bn, probes, chunk_size)
 
 
 @functools.lru_cache(maxsize=8)
 def _synflow_program(net: nn.Module) -> Callable:
-    """jit(vmap over cells): (params, cells, ones input) -> sum |W * dR/dW| per kernel, float64, no batch norm."""
+    """jit(vmap over cells): (params, cells, ones input) -> synflow's reduction, float64, no batch norm."""
     plain = net.clone(batch_norm=False, dtype=jnp.float64)
+    reduce = definitions.get("synflow").reduce
 
     def one(params: Any, cell: dict, x: jax.Array) -> jax.Array:
         weights = jax.tree_util.tree_map(lambda w: jnp.abs(jnp.asarray(w, jnp.float64)), params)
         grads = jax.grad(lambda p: jnp.sum(plain.apply({**cell, "params": p}, x, train=False)))(weights)
-        return jnp.stack([jnp.sum(jnp.abs(w * g)) for w, g in zip(weight_leaves(weights), weight_leaves(grads))])
+        return reduce(weights, grads)
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
 
@@ -117,7 +116,7 @@ def _check_names(names: Sequence[str]) -> None:
     unknown = sorted(set(names) - set(MASKED_SCORES))
     if unknown:
         raise UnknownScoreError(f"masked scoring computes {', '.join(MASKED_SCORES)}, not {unknown}: score those "
-                                "with nasi_nal.scores.joint.score_cell")
+                                "with a per-cell engine (engine='blockwise' or 'joint')")
 
 
 def score_cells(
@@ -126,6 +125,8 @@ def score_cells(
     names: Sequence[str],
     keys: jax.Array,
     *,
+    bn: str = DEFAULT_BN,
+    probes: int | str = DEFAULT_PROBES,
     per_call: int = 64,
     chunk_size: int = 8,
     cell_names: Sequence[str] | None = None,
@@ -136,14 +137,17 @@ def score_cells(
       models: cell networks of one space and size (``nasi_nal.networks.build``), NB201 or NB101.
       batch: the scoring batch, shared by every cell.
       names: scores from :data:`MASKED_SCORES`.
-      keys: (len(models), 2) PRNG keys, one per cell: cell i's variables are ``init_variables(..., keys[i])``.
+      keys: (len(models), 2) PRNG keys, one per cell: cell i's variables are ``init_variables(..., keys[i])``
+        and its NTK probes are drawn from it.
+      bn, probes, chunk_size: as ``nasi_nal.scores.joint.score_cell``.
       per_call: cells per compiled call (the last call is padded with copies of the last cell, results dropped).
-      chunk_size: examples per Jacobian chunk (``ntk_trace``, ``ntk_cond``).
       cell_names: names for error messages.
 
     A score that cannot be computed for a cell (``NasiNalError``) is reported in that cell's ``errors``.
     """
     _check_names(names)
+    check_bn(bn)
+    check_probes(probes)
     check_batch(batch, "score_cells")
     if not models:
         return []
@@ -157,8 +161,7 @@ def score_cells(
     if any(f[0] != net for f in forms):
         raise ValueError("score_cells scores cells of ONE space and network size per call (one masked network); "
                          f"got {sorted({repr(f[0]) for f in forms})}")
-    program = _program_for(net, names, int(chunk_size))
-    num_outputs = int(net.num_classes)
+    program = _program_for(net, names, bn, probes, int(chunk_size))
     results: list[CellScores] = []
     for start in range(0, len(models), per_call):
         idx = list(range(start, min(start + per_call, len(models))))
@@ -168,25 +171,16 @@ def score_cells(
         arrays = {k: np.asarray(v) for k, v in arrays.items()}
         if "synflow" in names:
             with enable_x64():
-                synflow = np.asarray(_synflow_program(net)(params, cells,
-                                                           jnp.ones((1, *batch.inputs.shape[1:]), jnp.float64)))
+                arrays["synflow"] = np.asarray(_synflow_program(net)(
+                    params, cells, jnp.ones((1, *batch.inputs.shape[1:]), jnp.float64)))
         for j, i in enumerate(idx):
-            name = cell_names[i] if cell_names else None
-            values: dict[str, float] = {}
-            errors: dict[str, str] = {}
-            for score in names:
-                try:
-                    if score == "synflow":
-                        values[score] = check_finite(float(np.sum(synflow[j], dtype=np.float64)), score, name)
-                    else:
-                        values[score] = joint._finish(score, arrays[score][j], batch, num_outputs, name)
-                except NasiNalError as err:
-                    errors[score] = str(err)
-            results.append(CellScores(values, errors))
+            ctx = Context(batch.inputs.shape[0], int(net.num_classes), cell_names[i] if cell_names else None)
+            results.append(finish(names, {k: v[j] for k, v in arrays.items()}, ctx))
     return results
 
 
-def cost_analysis(model: nn.Module, batch: Batch, names: Sequence[str], *, per_call: int = 64) -> dict[str, float]:
+def cost_analysis(model: nn.Module, batch: Batch, names: Sequence[str], *, bn: str = DEFAULT_BN,
+                  probes: int | str = DEFAULT_PROBES, per_call: int = 64) -> dict[str, float]:
     """XLA's counts for the programs ``score_cells`` runs on one call of ``per_call`` cells of ``model``'s space
     and size: ``flops``, ``transcendentals`` and ``bytes accessed``, summed over the scores' program and (for
     ``synflow``) its float64 program.
@@ -194,16 +188,19 @@ def cost_analysis(model: nn.Module, batch: Batch, names: Sequence[str], *, per_c
     The programs are lowered, not compiled, so this is cheap and needs no accelerator; the counts are of the
     unoptimized HLO: operations are what any backend computes, bytes are before fusion (each operation reading its
     inputs and writing its output), so they overstate a fused program's memory traffic. The NTK scores are
-    lowered with the whole batch as one Jacobian chunk (XLA counts a loop's body once; chunking changes memory,
+    lowered with all their backward passes in one chunk (XLA counts a loop's body once; chunking changes memory,
     not arithmetic). For projecting the time of ``score_cells`` on an accelerator
     (``benchmarks/masked_projection.py``).
     """
     _check_names(names)
+    check_bn(bn)
+    check_probes(probes)
     check_batch(batch, "cost_analysis")
     if int(per_call) < 1:
         raise ValueError(f"per_call must be a positive integer, got {per_call!r}")
     net, cell = masked_form(model)
-    program = _program_for(net, names, int(batch.inputs.shape[0]))
+    passes = int(batch.inputs.shape[0]) * int(net.num_classes)  # the most backward passes any score chunks
+    program = _program_for(net, names, bn, probes, max(passes, 1 if probes == "exact" else int(probes)))
     cells = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct((per_call, *np.shape(a)), jnp.asarray(a).dtype),
                                    cell)
     keys = jax.ShapeDtypeStruct((per_call, 2), jnp.uint32)
@@ -216,5 +213,4 @@ def cost_analysis(model: nn.Module, batch: Batch, names: Sequence[str], *, per_c
     return {k: float(sum(c.get(k, 0.0) for c in counts)) for k in ("flops", "transcendentals", "bytes accessed")}
 
 
-__all__ = ["MASKED_SCORES", "MASKED_SPACES", "cost_analysis", "init_variables", "masked_form", "preferred",
-           "score_cells"]
+__all__ = ["MASKED_SCORES", "MASKED_SPACES", "cost_analysis", "init_variables", "masked_form", "score_cells"]
