@@ -553,10 +553,10 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
                       "complete numbers; section 1's pool search ranks cells that all have an accuracy."]
         if space == "nb201":
             nal = res["methods"].get("nal") or res["methods"].get("nal+nasi") or {}
-            lines += ["", "On NAS-Bench-201, `nal` and `nal+nasi` rank the NAL model's best transferred cells "
-                      f"({nal.get('candidates', '?')} per search: all the distinct cells the transfer derives, when "
-                      "fewer than asked), which do not depend on the seed (decoding is deterministic); their spread "
-                      "over seeds comes from the scoring keys only."]
+            lines += ["", "On NAS-Bench-201, `nal` and `nal+nasi` rank the NAL model's transferred cells "
+                      f"({nal.get('candidates', '?')} per search): the literal readings of its best-first "
+                      "NAS-Bench-101 cells (90, the same for every seed), then cells of wide readings sampled with "
+                      "the search's seed (`nasi_nal/nal/transfer.py`)."]
         lines.append("")
         _plot_picks(out, res)
     lines += ["Published anchors (not computed here):", "", "| method | space | accuracy | cost | source |",

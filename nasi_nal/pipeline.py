@@ -333,7 +333,7 @@ def _proposals(config: SearchConfig, rng: np.random.Generator) -> tuple[list[Can
             props = generate.generate(model, n, rng=rng)
             cells = [(p.cell, p.log_prob + p.op_log_prob) for p in props]
         elif space == "nb201":
-            cells = [(p.arch, p.score) for p in transfer.to_nb201(model, n)]
+            cells = [(p.arch, p.score) for p in transfer.to_nb201(model, None, rng=rng)[:n]]
         else:
             cells = [(p.genotype, p.score) for p in transfer.to_darts(model, n)]
         if len(cells) < n:
