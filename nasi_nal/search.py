@@ -52,13 +52,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--unscorable", choices=("fail", "last"), default=d.unscorable,
                    help="a candidate whose ranking score cannot be computed: stop with an error (fail, default) or "
                         "rank it last and keep its error in the report (last)")
-    p.add_argument("--engine", choices=ENGINES, default=d.engine,
-                   help="scoring engine: blockwise (nb201/nb101, blocks compiled once: the CPU default), joint (one "
-                        "program per network), masked (many nb201/nb101 cells per call: the GPU/TPU default), "
+    p.add_argument("--engine", default=d.engine,
+                   help=f"scoring engine, one of {', '.join(ENGINES)}: blockwise (nb201/nb101, blocks compiled "
+                        "once: the CPU default), joint (one program per network), masked (many nb201/nb101 cells per call: the GPU/TPU default), "
                         "oracle (neural-tangents, exact ntk_trace); auto (default) chooses by space and device")
-    p.add_argument("--bn", choices=BN_MODES, default=d.bn,
-                   help="batch norm while scoring: train (batch statistics, as the reference implementations; "
-                        "default) or eval (initial statistics)")
+    p.add_argument("--bn", default=d.bn,
+                   help=f"batch norm while scoring, {' or '.join(BN_MODES)}: train (batch statistics, as the "
+                        "reference implementations; default) or eval (initial statistics)")
     p.add_argument("--probes", type=_probes, default=d.probes,
                    help=f"Rademacher probes of the ntk_trace score, or 'exact' (default {d.probes})")
     p.add_argument("--inits", type=int, default=d.inits,
