@@ -554,8 +554,10 @@ def _version() -> str:
 
 
 def _write(result: SearchResult) -> None:
+    """The JSON report and a picture of each winner, moved into place as one set (``report.output_set``)."""
     out = pathlib.Path(result.config.output)
-    for c in result.winners:
-        stem = out.with_name(f"{out.stem}_rank{c.rank}.png")
-        draw_cell(result.config.space, c.cell, stem, title=f"rank {c.rank}: {c.summary}")
-    report.write_json(out, result.to_json())
+    with report.output_set(out) as folder:
+        for c in result.winners:
+            draw_cell(result.config.space, c.cell, folder / report.picture_name(out, c.rank),
+                      title=f"rank {c.rank}: {c.summary}")
+        report.write_json(folder / out.name, result.to_json())

@@ -1,7 +1,9 @@
 """The end of the pipeline: the printed ranking, the versioned JSON file and a picture of each winning cell.
 
-Files are written atomically (to a temporary file in the same folder, then ``os.replace``), so an interrupted run
-(Ctrl-C, a crash) never leaves a half-written output behind.
+A report is written as one set: the JSON and its pictures are drawn into a temporary folder beside the target and
+moved into place together at the end, replacing the pictures of an earlier report at the same path. An interrupted
+run (Ctrl-C, a crash) therefore leaves an earlier report as it was and nothing half-written. Every file is written
+to a temporary name and renamed, and gets the permissions of any new file (the umask).
 """
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import contextlib
 import json
 import os
 import pathlib
+import re
+import secrets
+import shutil
 import tempfile
 from typing import Any, Iterator, Sequence
 
@@ -35,12 +40,13 @@ def check_writable(path: str | os.PathLike) -> pathlib.Path:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
-    """Yields a temporary path beside ``path``; it replaces ``path`` only when the block completes."""
+    """Yields a fresh temporary path beside ``path``; it replaces ``path`` only when the block completes.
+
+    The block creates the file (``open``, ``savefig``, ...), so it gets the umask's permissions, not the private
+    0600 of ``tempfile.mkstemp``.
+    """
     path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
-                               suffix=".partial")
-    os.close(fd)
-    tmp = pathlib.Path(tmp)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -52,6 +58,62 @@ def write_json(path: str | os.PathLike, payload: Any) -> None:
     """Writes ``payload`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def picture_name(path: str | os.PathLike, rank: int) -> str:
+    """The file name of the picture of the rank-``rank`` winner of the report at ``path``."""
+    return f"{pathlib.Path(path).stem}_rank{rank}.png"
+
+
+def is_picture_of(path: str | os.PathLike, name: str) -> bool:
+    """Whether the file ``name`` is a picture of the report at ``path``: ``<stem>_rank<k>.png`` or, for cells
+    drawn in parts (DARTS), ``<stem>_rank<k>_<part>.png``."""
+    stem = re.escape(pathlib.Path(path).stem)
+    return re.fullmatch(rf"{stem}_rank\d+(_[a-z]+)?\.png", name) is not None
+
+
+def report_files(path: str | os.PathLike) -> list[pathlib.Path]:
+    """The report at ``path`` and its pictures, as they are on disk now."""
+    path = pathlib.Path(path)
+    folder = path.parent if str(path.parent) else pathlib.Path(".")
+    pictures = [p for p in folder.iterdir() if is_picture_of(path, p.name)] if folder.is_dir() else []
+    return sorted([path] if path.exists() else []) + sorted(pictures)
+
+
+@contextlib.contextmanager
+def output_set(path: str | os.PathLike) -> Iterator[pathlib.Path]:
+    """Yields an empty folder beside ``path`` to write a report into (the JSON as ``path``'s name, its pictures as
+    :func:`picture_name` says); when the block completes, the set replaces the report at ``path`` and its pictures.
+
+    The earlier report is moved aside first and moved back if anything (Ctrl-C included) stops the replacement,
+    so the folder holds either the earlier set or the new one, never a mix.
+    """
+    path = pathlib.Path(path)
+    folder = path.parent if str(path.parent) else pathlib.Path(".")
+    staging = pathlib.Path(tempfile.mkdtemp(dir=folder, prefix=f".{path.name}.", suffix=".partial"))
+    new = staging / "new"
+    new.mkdir()
+    try:
+        yield new
+        aside = staging / "earlier"
+        aside.mkdir()
+        earlier = report_files(path)
+        placed: list[pathlib.Path] = []
+        try:
+            for p in earlier:
+                os.replace(p, aside / p.name)
+            for p in sorted(new.iterdir(), key=lambda p: p.name == path.name):  # the JSON last
+                os.replace(p, folder / p.name)
+                placed.append(folder / p.name)
+        except BaseException:
+            for p in placed:
+                p.unlink(missing_ok=True)
+            for p in earlier:
+                if (aside / p.name).exists():
+                    os.replace(aside / p.name, p)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

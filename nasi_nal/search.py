@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import pathlib
 import signal
 import sys
 import time
 import types
 from typing import Any, Sequence
 
+from nasi_nal import report
 from nasi_nal.errors import NasiNalError
 
 EXAMPLES = """\
@@ -89,9 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = search(SearchConfig(**values), quiet=args.quiet)
         if interrupts:
             if args.output:  # the JSON and the winners' drawings it just wrote
-                out = pathlib.Path(args.output)
-                for path in (out, *out.parent.glob(f"{out.stem}_rank*.png")):
-                    path.unlink(missing_ok=True)
+                for path in report.report_files(args.output):
+                    path.unlink()
             raise KeyboardInterrupt
     except NasiNalError as e:
         print(f"error: {e}", file=sys.stderr)
