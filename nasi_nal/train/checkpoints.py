@@ -8,20 +8,32 @@ read back, is a ``CheckpointError`` naming the difference or the file, never a s
 from __future__ import annotations
 
 import pathlib
+import shutil
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from nasi_nal.errors import CheckpointError
 from nasi_nal.train.recipes import BOOKKEEPING_FIELDS
 
 
 def manager(directory: pathlib.Path, keep: int) -> ocp.CheckpointManager:
-    """A synchronous manager (a kill can only lose the checkpoint being written, which orbax writes to a temporary
-    folder and renames when complete; ``cleanup_tmp_directories`` removes such leftovers)."""
-    options = ocp.CheckpointManagerOptions(max_to_keep=max(keep, 1), create=True, cleanup_tmp_directories=True,
+    """A synchronous manager over ``directory``, which the first save creates (a run refused before it creates
+    nothing). Orbax writes each step into a temporary folder and renames it when complete, so a kill can only lose
+    the step being written; such temporary folders of a killed run are removed here, before the manager reads the
+    directory (orbax's own clean-up runs in a thread that outlives a run that fails at once)."""
+    directory = directory.resolve()
+    if jax.process_index() == 0 and directory.is_dir():
+        for path in directory.iterdir():
+            if ocp.path.step.TMP_DIR_SUFFIX in path.name:
+                shutil.rmtree(path)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("nasi_nal checkpoint clean-up")
+    options = ocp.CheckpointManagerOptions(max_to_keep=max(keep, 1), create=False, cleanup_tmp_directories=False,
                                            enable_async_checkpointing=False)
-    return ocp.CheckpointManager(directory.resolve(), options=options, item_names=("state", "meta"))
+    return ocp.CheckpointManager(directory, options=options, item_names=("state", "meta"))
 
 
 def save(mgr: ocp.CheckpointManager, step: int, state: Any, meta: dict[str, Any]) -> None:

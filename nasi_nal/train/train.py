@@ -291,6 +291,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
     config = validate(config)
     if config.distributed:
         jax.distributed.initialize()
+    model = build_model(config) if model is None else model  # a bad cell fails before anything is created
     workdir = pathlib.Path(workdir)
     is_main = jax.process_index() == 0
     ckpt_dir = workdir / "checkpoints"
@@ -298,7 +299,6 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
     if mgr.latest_step() is not None and not resume:
         raise CheckpointError(f"{workdir} already holds checkpoints (latest step {mgr.latest_step()}); pass "
                               "--resume (resume=True) to continue that run, or choose an empty workdir")
-    model = build_model(config) if model is None else model
     sample = jnp.zeros((1, config.image_size, config.image_size, 3), jnp.float32)
     abstract_params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), sample, train=False))["params"]
     shapes = {"/".join(str(getattr(k, "key", k)) for k in path): list(leaf.shape)
