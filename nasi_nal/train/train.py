@@ -295,7 +295,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
     workdir = pathlib.Path(workdir)
     is_main = jax.process_index() == 0
     ckpt_dir = workdir / "checkpoints"
-    mgr = checkpoints.manager(ckpt_dir, config.keep_checkpoints)
+    mgr = checkpoints.manager(ckpt_dir)
     if mgr.latest_step() is not None and not resume:
         raise CheckpointError(f"{workdir} already holds checkpoints (latest step {mgr.latest_step()}); pass "
                               "--resume (resume=True) to continue that run, or choose an empty workdir")
@@ -394,7 +394,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
 
     def save(step: int) -> None:
         meta = {"config": config_dict, "param_shapes": shapes, "wall_seconds": seconds(), "step": step}
-        checkpoints.save(mgr, step, state, meta)
+        checkpoints.save(mgr, step, state, meta, config.keep_checkpoints)
 
     step = start_step
     try:
