@@ -228,7 +228,8 @@ def _load_table(space: str, path: str | None) -> tuple[Callable[[Any], float | N
             value = getattr(table.query(cell.hash, 108), metric)
             return None if value is None or not np.isfinite(value) else 100.0 * float(value)
 
-        return nb101_lookup, f"NAS-Bench-101 {metric} after 108 epochs (mean over runs) from {path}"
+        runs = f"mean over {table.num_runs} runs" if table.num_runs > 1 else "one run"
+        return nb101_lookup, f"NAS-Bench-101 {metric} after 108 epochs ({runs}) from {path}"
     if space == "nb201":
         table = tables.load_nb201(path)
         column = "cifar10_test_acc_200ep"
@@ -374,7 +375,7 @@ def _user_cells(config: SearchConfig) -> list[Candidate]:
 
     out = []
     for text in config.cells:
-        cell = parse_cell(config.space, text, config.table or "")
+        cell = parse_cell(config.space, text, config.table or "", table_option="--table PATH")
         out.append(Candidate(None, _cell_key(config.space, cell), _cell_summary(config.space, cell), cell))
     return out
 

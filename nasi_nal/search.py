@@ -13,6 +13,7 @@ import types
 from typing import Any, Sequence
 
 from nasi_nal import report
+from nasi_nal.cli import HelpFormatter
 from nasi_nal.errors import NasiNalError
 
 EXAMPLES = """\
@@ -28,41 +29,49 @@ examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    from nasi_nal.pipeline import DATA_MODES, SCORING, SPACES, SearchConfig, method_names
+    from nasi_nal.pipeline import DATA_MODES, SCORING, SCORING_BATCH, SPACES, SearchConfig, method_names
 
     d = SearchConfig()
     p = argparse.ArgumentParser(
         prog="python -m nasi_nal.search", description=__doc__.splitlines()[0].split(": ", 1)[1],
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default=d.space, help=f"search space: {', '.join(SPACES)} (default {d.space})")
-    p.add_argument("--method", default=d.method, help=f"one of {', '.join(method_names())} (default {d.method})")
+        epilog=EXAMPLES, formatter_class=HelpFormatter)
+    p.add_argument("--space", default=d.space, help=f"search space: {', '.join(SPACES)}")
+    p.add_argument("--method", default=d.method, help=f"one of {', '.join(method_names())}")
     p.add_argument("--candidates", type=int, default=d.candidates, help="cells proposed and scored")
-    p.add_argument("--top-k", type=int, default=d.top_k, help="winners reported (default: 5, at most --candidates)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--top-k", type=int, default=d.top_k, help="winners reported (default: min(5, --candidates))")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the proposals and the scores' keys (0..2**32-1)")
     p.add_argument("--cell", action="append", default=[], metavar="CELL",
                    help="also rank this cell (NB201 arch string, NB101 matrix+ops JSON or hash, DARTS genotype "
                         "JSON or a .json file holding it; repeatable)")
     p.add_argument("--data", default=d.data,
                    help=f"{' or '.join(DATA_MODES)} or a path (.npz with x_train/y_train, or train/<class>/* folder)")
     p.add_argument("--labels", default=d.labels, help="random (label-agnostic) or real")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="scoring batch size")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help=f"scoring batch size (default: {SCORING_BATCH} per cell, NASI's 64 for the supernet)")
     p.add_argument("--mu", type=float, default=d.mu, help="NASI penalty weight")
-    p.add_argument("--nu", type=float, default=d.nu, help="NASI trace constraint (default: adaptive)")
+    p.add_argument("--nu", type=float, default=d.nu,
+                   help=f"NASI trace constraint (default: adaptive, the {d.nu_quantile} quantile of the candidates' "
+                        "traces)")
     p.add_argument("--unscorable", choices=("fail", "last"), default=d.unscorable,
-                   help="a candidate whose ranking score cannot be computed: stop with an error (fail, default) or "
-                        "rank it last and keep its error in the report (last)")
+                   help="a candidate whose ranking score cannot be computed: stop with an error (fail) or rank it "
+                        "last and keep its error in the report (last)")
     p.add_argument("--scoring", choices=SCORING, default=d.scoring,
                    help="per-cell: blockwise for nb201/nb101 (fastest on a CPU), one program per cell else; "
                         "masked: 64 cells per compiled call, for GPUs/TPUs (nb201/nb101; not nwot); "
-                        "auto (default): masked on a GPU/TPU where it applies, else per-cell")
-    p.add_argument("--nasi-steps", type=int, default=d.nasi_steps, help="supernet search steps (--method nasi)")
-    p.add_argument("--table", default=d.table, help="NAS-Bench table to look up true accuracies")
-    p.add_argument("--output", default=d.output, help="JSON report path (winner PNGs are written beside it)")
+                        "auto: masked on a GPU/TPU where it applies, else per-cell")
+    p.add_argument("--nasi-steps", type=int, default=d.nasi_steps,
+                   help="supernet search steps (--method nasi; default: NASI's 100)")
+    p.add_argument("--table", default=d.table,
+                   help="NAS-Bench table to look up true accuracies (default: none; nb101 uses the embedded "
+                        "500-cell table)")
+    p.add_argument("--output", default=d.output,
+                   help="JSON report path, winner PNGs written beside it (default: none, only the printed table)")
     p.add_argument("--train", action="store_true", help="fully train the winners afterwards")
     p.add_argument("--train-recipe", default=d.train_recipe, help="trainer recipe (default: the space's)")
     p.add_argument("--train-override", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a recipe field, e.g. epochs=12 (repeatable)")
-    p.add_argument("--train-workdir", default=d.train_workdir, help="where training writes checkpoints and logs")
+    p.add_argument("--train-workdir", default=d.train_workdir,
+                   help="where training writes checkpoints and logs (default: runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars, only the result table")
     return p
 

@@ -44,6 +44,24 @@ def test_help_lists_options_and_examples(capsys):
     for option in ("--space", "--method", "--candidates", "--top-k", "--data", "--labels", "--table", "--output",
                    "--train", "--quiet", "examples:"):
         assert option in out
+    flat = " ".join(out.split())  # argparse wraps the help text
+    for default in ("--space SPACE search space: nb101, nb201, darts (default: nb101)", "(default: nal+nasi)",
+                    "--candidates CANDIDATES cells proposed and scored (default: 16)",
+                    "--seed SEED", "(default: 0)", "(default: 2.0)", "(default: adaptive", "(default: fail)",
+                    "(default: auto)", "(default: gaussian)", "(default: random)", "(default: 16 per cell",
+                    "(default: min(5, --candidates))", "default: NASI's 100)", "(default: runs)"):
+        assert default in flat, default
+    assert "(default: None)" not in flat and "(default: False)" not in flat and "default: []" not in flat
+
+
+def test_table_metric_says_how_many_runs_it_averages():
+    _, metric = pipeline._load_table("nb101", None)
+    assert "one run" in metric and "mean over runs" not in metric
+
+
+def test_an_unknown_nb101_hash_names_the_search_option(capsys):
+    code, _, err = run_cli(capsys, "--cell", "0" * 32)
+    assert code == 2 and "--table PATH" in err and "nb101_table" not in err, err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -109,3 +109,16 @@ def test_bad_training_input_is_one_line_on_stderr(tmp_path):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: no cell given") and done.stderr.count("\n") == 1, done.stderr
     assert not workdir.exists()
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["--help"])
+    flat = " ".join(capsys.readouterr().out.split())
+    assert "which winner of --search-output (0 = best) (default: 0)" in flat
+    assert "(default: None)" not in flat and "(default: False)" not in flat
+
+
+def test_an_unknown_nb101_hash_names_the_trainer_field():
+    with pytest.raises(InvalidCellError, match="nb101_table=PATH"):
+        parse_cell("nb101", "0" * 32)

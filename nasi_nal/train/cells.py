@@ -32,10 +32,12 @@ def read_text(cell: str) -> str:
     return cell.strip()
 
 
-def parse_cell(space: str, cell: str, nb101_table: str = "") -> Any:
+def parse_cell(space: str, cell: str, nb101_table: str = "", table_option: str = "nb101_table=PATH") -> Any:
     """The space's cell object (``nb101.Cell``, ``nb201.Arch``, ``darts.Genotype``) for ``cell`` text.
 
-    Raises ``InvalidCellError`` naming the problem; the spaces' own validators check the content.
+    Raises ``InvalidCellError`` naming the problem; the spaces' own validators check the content. An NB101 hash is
+    looked up in ``nb101_table`` (default: the embedded table); ``table_option`` is how the caller's user passes
+    another table (the trainer's field, the search's ``--table PATH``), for the message of an unknown hash.
     """
     if not cell:
         raise ConfigError("no cell given: set cell=... (or --cell) to a cell of the chosen space, or pass a "
@@ -49,8 +51,9 @@ def parse_cell(space: str, cell: str, nb101_table: str = "") -> Any:
 
             table = table_lib.load_nb101(nb101_table) if nb101_table else table_lib.load_embedded()
             if text not in table:
-                raise InvalidCellError(f"NB101 hash {text} is not in the table {table!r}; pass nb101_table=PATH to "
-                                       "the full NAS-Bench-101 file, or give the cell as matrix+ops JSON")
+                raise InvalidCellError(f"NB101 hash {text} is not in the table {table.source!r} ({len(table)} cells): "
+                                       f"pass {table_option} to the full NAS-Bench-101 file, or give the cell as "
+                                       "matrix+ops JSON")
             return table.cell(table.index_of(text))
         data = _json_object(text, 'NB101 cell JSON {"matrix": [[...]], "ops": [...]} or a 32-hex hash')
         if set(data) != {"matrix", "ops"}:
