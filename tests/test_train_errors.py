@@ -122,3 +122,36 @@ def test_help_shows_defaults(capsys):
 def test_an_unknown_nb101_hash_names_the_trainer_field():
     with pytest.raises(InvalidCellError, match="nb101_table=PATH"):
         parse_cell("nb101", "0" * 32)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("learning_rate=nan", "learning_rate=nan must be a finite number"),
+    ("weight_decay=inf", "weight_decay=inf must be a finite number"),
+    ("seed=-1", "seed=-1 must be an integer in 0..4294967295"),
+    ("momentum=1.5", "momentum=1.5 must be in [0, 1)"),
+    ("learning_rate=0", "learning_rate=0.0 must be > 0"),
+    ("validation_holdout=-5", "validation_holdout=-5 must be >= 0"),
+    ("checkpoint_every_steps=-1", "checkpoint_every_steps=-1 must be >= 0"),
+])
+def test_bad_training_numbers_are_refused(override, message):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(get_recipe("nb201"), [override])
+    assert message in str(info.value)
+
+
+def test_typed_overrides_are_checked_too():
+    with pytest.raises(ConfigError, match="'epochs' needs an integer, got 2.5"):
+        apply_overrides(get_recipe("nb201"), {"epochs": 2.5})
+    with pytest.raises(ConfigError, match="'flip' needs true/false, got 'yes please'"):
+        apply_overrides(get_recipe("nb201"), {"flip": "yes please"})
+
+
+def test_model_overrides_that_build_no_network_are_one_line(tmp_path):
+    data = make_npz(tmp_path / "tiny.npz", size=16)
+    config = apply_overrides(get_recipe("nb201"), [f"cell={GOOD_NB201}", "data_source=npz", f"data_dir={data}",
+                                                   "image_size=16", 'model_overrides={"channels": "x"}'])
+    from nasi_nal.train import train_and_evaluate
+
+    with pytest.raises(ConfigError, match=r"model_overrides \{'channels': 'x'\} do not build a network"):
+        train_and_evaluate(config, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()

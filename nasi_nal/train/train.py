@@ -27,7 +27,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm import tqdm
 
-from nasi_nal.errors import CheckpointError, ConfigError, NotBuiltError, TrainingError
+from nasi_nal.errors import CheckpointError, ConfigError, NasiNalError, NotBuiltError, TrainingError
 from nasi_nal.networks.common import count_params
 from nasi_nal.train import checkpoints, input_pipeline
 from nasi_nal.train.recipes import TrainConfig, to_dict, validate
@@ -67,6 +67,23 @@ def build_model(config: TrainConfig) -> nn.Module:
                                     batch_norm=config.batch_norm, **dict(config.model_overrides))
     return build(config.space, cell, proxy=config.proxy, num_classes=config.num_classes, dtype=dtype,
                  batch_norm=config.batch_norm, **dict(config.model_overrides))
+
+
+def _model_and_params(config: TrainConfig, model: nn.Module | None, sample: jax.Array) -> tuple[nn.Module, Any]:
+    """The network (``model``, else the configured one) and the shapes of its parameters (``jax.eval_shape``).
+
+    ``model_overrides`` reach the network's constructor unchecked, so a wrong name or type surfaces here, as a
+    ``ConfigError`` naming them rather than a traceback from inside the network.
+    """
+    try:
+        model = build_model(config) if model is None else model
+        return model, jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), sample, train=False))["params"]
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, NasiNalError) or not config.model_overrides:
+            raise
+        raise ConfigError(f"model_overrides {dict(config.model_overrides)} do not build a network "
+                          f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}): check their names and "
+                          "types") from exc
 
 
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
@@ -291,7 +308,8 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
     config = validate(config)
     if config.distributed:
         jax.distributed.initialize()
-    model = build_model(config) if model is None else model  # a bad cell fails before anything is created
+    sample = jnp.zeros((1, config.image_size, config.image_size, 3), jnp.float32)
+    model, abstract_params = _model_and_params(config, model, sample)  # a bad cell fails before anything is created
     workdir = pathlib.Path(workdir)
     is_main = jax.process_index() == 0
     ckpt_dir = workdir / "checkpoints"
@@ -299,8 +317,6 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
     if mgr.latest_step() is not None and not resume:
         raise CheckpointError(f"{workdir} already holds checkpoints (latest step {mgr.latest_step()}); pass "
                               "--resume (resume=True) to continue that run, or choose an empty workdir")
-    sample = jnp.zeros((1, config.image_size, config.image_size, 3), jnp.float32)
-    abstract_params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), sample, train=False))["params"]
     shapes = {"/".join(str(getattr(k, "key", k)) for k in path): list(leaf.shape)
               for path, leaf in jax.tree_util.tree_flatten_with_path(abstract_params)[0]}
     config_dict = to_dict(config)
