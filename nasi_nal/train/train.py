@@ -27,6 +27,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm import tqdm
 
+from nasi_nal import report
 from nasi_nal.errors import CheckpointError, ConfigError, NasiNalError, NotBuiltError, TrainingError
 from nasi_nal.networks.common import count_params
 from nasi_nal.train import checkpoints, input_pipeline
@@ -283,6 +284,12 @@ class _Writers:
             self.tb.close()
 
 
+def _write_json(path: pathlib.Path, payload: dict[str, Any]) -> None:
+    """Indented JSON, written to a temporary name and renamed into place (never half-written)."""
+    with report.atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+
+
 def _read_rows(path: pathlib.Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -371,7 +378,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
             print(f"no checkpoint in {ckpt_dir}: starting {workdir} from step 0")
     if is_main:
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(json.dumps(config_dict, indent=2) + "\n")
+        _write_json(workdir / "config.json", config_dict)
 
     takes_drop_path = "drop_path_rate" in inspect.signature(model.__call__).parameters
     if config.drop_path and not takes_drop_path:
@@ -476,5 +483,5 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
         "workdir": str(workdir),
     }
     if is_main:
-        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _write_json(workdir / "summary.json", summary)
     return summary
