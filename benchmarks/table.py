@@ -642,7 +642,12 @@ def _save(fig: Any, path: pathlib.Path) -> None:
 
 
 def _plot_scatter(out: pathlib.Path, res: dict) -> None:
-    """One scatter of score vs accuracy per score (log-scaled where a score spans decades)."""
+    _save(scatter_figure(res), out / "plots" / f"section1_{res['space']}_scatter.png")
+
+
+def scatter_figure(res: dict) -> Any:
+    """One scatter of score vs accuracy per score, each on the scale that spreads its points (see
+    :func:`_score_axis`), the scale named on the axis."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -653,22 +658,74 @@ def _plot_scatter(out: pathlib.Path, res: dict) -> None:
         panels += [(f"{name} (costly)", name, res["costly"]) for name in res["costly"]["correlations"]]
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False, layout="constrained")
     for ax, (title, name, part) in zip(axes.flat, panels):
         pts = [(r["scores"].get(name), r["accuracy"]) for r in part["records"]]
         pts = [(s, a) for s, a in pts if s is not None and np.isfinite(s)]
+        label = name
         if pts:
             s, a = np.array(pts).T
-            if np.all(s > 0) and s.max() / max(s.min(), 1e-300) > 1e3:
-                ax.set_xscale("log")
+            s, label = _score_axis(ax, name, s)
             ax.scatter(s, a, s=6, alpha=0.6)
         rho = part["correlations"][name].get("spearman")
         ax.set_title(f"{title}  rho={_fmt(rho, 2)}", fontsize=8)
+        ax.set_xlabel(label, fontsize=7)
+        ax.set_ylabel("accuracy (%)" if pts and max(a) > 1 else "accuracy", fontsize=7)
         ax.tick_params(labelsize=6)
+        ax.yaxis.get_major_formatter().set_useOffset(False)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_axis_off()
     fig.suptitle(f"{res['space']}: score vs accuracy ({len(res['records'])} cells)", fontsize=9)
-    _save(fig, out / "plots" / f"section1_{res['space']}_scatter.png")
+    return fig
+
+
+def _score_axis(ax: Any, name: str, s: np.ndarray) -> tuple[np.ndarray, str]:
+    """Sets ``ax``'s x scale for the scores ``s``; returns the values to plot and the axis label.
+
+    Zero-cost scores are often heavy-tailed (grad_norm, snip and synflow span tens of decades, jacob_cov has a long
+    negative tail): on a linear axis all but a few points then sit in one column. A score whose middle half spans
+    under 1/8 of its range (a normal sample's spans about 1/5) is heavy-tailed. If its magnitudes span two decades
+    or more it goes on a log axis when all its values are positive, else on a symmetric log axis (linear within +-t,
+    t the 5th percentile of its nonzero magnitudes, so the sign shows); otherwise it is plotted by rank. Any other
+    score stays linear, scaled by a power of ten named in the label rather than an offset text beside the axis.
+    """
+    from matplotlib import ticker
+
+    q25, q75 = np.percentile(s, [25, 75])
+    if (s.max() - s.min()) <= 8 * (q75 - q25):
+        power = int(np.floor(np.log10(np.abs(s).max()))) if np.abs(s).max() > 0 else 0
+        if -2 <= power < 4:
+            power = 0
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
+        ax.xaxis.get_major_formatter().set_useOffset(False)
+        return s / 10.0 ** power, name + (f" (x 1e{power})" if power else "")
+    magnitudes = np.abs(s[s != 0])
+    if not magnitudes.size or magnitudes.max() < 100 * magnitudes.min():
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(5, integer=True))
+        return np.argsort(np.argsort(s, kind="stable")) + 1.0, f"{name} (rank, 1 = lowest)"
+    if s.min() > 0:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(ticker.LogLocator(numticks=5))
+        return s, f"{name} (log scale)"
+    threshold = float(np.percentile(magnitudes, 5))
+    ax.set_xscale("symlog", linthresh=threshold)
+    ticks = [0.0]  # a few powers of ten over each sign's decades (the default locator crowds them near 0)
+    for sign, part in ((1.0, s[s >= threshold]), (-1.0, -s[s <= -threshold])):
+        if part.size:
+            low, high = int(np.ceil(np.log10(part.min()))), int(np.floor(np.log10(part.max())))
+            ticks += [sign * 10.0 ** e for e in sorted(set(np.linspace(low, high, 4).round().astype(int)))]
+    transform = ax.xaxis.get_transform()
+    place = lambda v: float(transform.transform(np.array([[v]]))[0, 0])  # noqa: E731
+    width = place(s.max()) - place(s.min())
+    kept: list[float] = []
+    for tick in sorted(ticks, key=abs):  # from 0 outwards, none closer than 1/8 of the data's width to another
+        if all(abs(place(tick) - place(k)) > width / 8 for k in kept):
+            kept.append(tick)
+    ax.set_xticks(sorted(kept))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(
+        lambda v, _: "0" if v == 0 else f"${'-' if v < 0 else ''}10^{{{np.log10(abs(v)):.0f}}}$"))
+    ax.xaxis.set_minor_locator(ticker.NullLocator())
+    return s, f"{name} (symlog scale, linear within ±{threshold:.1g})"
 
 
 def _plot_picks(out: pathlib.Path, res: dict) -> None:

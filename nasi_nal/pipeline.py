@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import os
 import pathlib
 import platform
@@ -225,7 +227,8 @@ def _load_table(space: str, path: str | None) -> tuple[Callable[[Any], float | N
             value = getattr(table.query(cell.hash, 108), metric)
             return None if value is None or not np.isfinite(value) else 100.0 * float(value)
 
-        return nb101_lookup, f"NAS-Bench-101 {metric} after 108 epochs (mean over runs) from {path}"
+        runs = f"mean over {table.num_runs} runs" if table.num_runs > 1 else "one run"
+        return nb101_lookup, f"NAS-Bench-101 {metric} after 108 epochs ({runs}) from {path}"
     if space == "nb201":
         table = tables.load_nb201(path)
         column = "cifar10_test_acc_200ep"
@@ -271,8 +274,7 @@ def _validate(config: SearchConfig) -> None:
         raise NasiNalError(f"unknown space {config.space!r}: choose one of {', '.join(SPACES)}")
     if config.method not in method_names():
         raise NasiNalError(f"unknown method {config.method!r}: choose one of {', '.join(method_names())}")
-    if config.candidates < 1:
-        raise NasiNalError(f"--candidates must be >= 1, got {config.candidates}")
+    _check_numbers(config)
     if not 1 <= config.top_k <= config.candidates:  # top_k is set by now (search() fills the default)
         raise NasiNalError(f"--top-k {config.top_k} must lie between 1 and --candidates ({config.candidates})")
     if config.unscorable not in ("fail", "last"):
@@ -285,11 +287,6 @@ def _validate(config: SearchConfig) -> None:
         raise NasiNalError(f"unknown labels mode {config.labels!r}: choose 'random' or 'real'")
     if config.labels == "real" and config.data == "gaussian":
         raise NasiNalError("--labels real needs real data: pass --data cifar10 or --data PATH")
-    if config.data not in DATA_MODES and not pathlib.Path(config.data).exists():
-        raise NasiNalError(f"--data {config.data!r} is neither 'gaussian', 'cifar10' nor an existing path "
-                           "(an .npz with x_train/y_train or an image folder with train/<class>/*)")
-    if config.batch_size is not None and config.batch_size < 2:
-        raise NasiNalError(f"--batch-size must be >= 2, got {config.batch_size}")
     if config.output is not None:
         report.check_writable(config.output)
     _user_cells(config)
@@ -300,6 +297,71 @@ def _validate(config: SearchConfig) -> None:
                            f"transfer to {config.space} does not define: use --method nal+nasi or a score name")
     if config.space == "darts" and config.table is not None:
         raise NasiNalError("--table is not available for the DARTS space: DARTS has no tabular benchmark")
+    _check_data(config)
+
+
+SEED_MAX = 2**32 - 1  # jax.random.PRNGKey keeps 32 bits of a seed: larger seeds would share keys
+NUM_CLASSES = 10  # classifier outputs of the scored networks (networks.build's default)
+
+
+def _check_numbers(config: SearchConfig) -> None:
+    """Every numeric option in its range, integers as integers and reals finite (a NaN would pass any ``<``)."""
+    _check_integer("--candidates", config.candidates, 1)
+    _check_integer("--top-k", config.top_k, 1)
+    _check_integer("--seed", config.seed, 0, SEED_MAX)
+    if config.batch_size is not None:
+        _check_integer("--batch-size", config.batch_size, 2)
+    if config.nasi_steps is not None:
+        _check_integer("--nasi-steps", config.nasi_steps, 1)
+    _check_real("--mu", config.mu, ">= 0", lambda v: v >= 0)
+    if config.nu is not None:
+        _check_real("--nu", config.nu, "> 0", lambda v: v > 0)
+    _check_real("nu_quantile", config.nu_quantile, "in [0, 1]", lambda v: 0 <= v <= 1)
+    if _uses_supernet(config):
+        _supernet_settings(config)
+
+
+def _check_integer(option: str, value: Any, low: int, high: int | None = None) -> None:
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value
+    if not ok or (high is not None and value > high):
+        allowed = f"an integer in {low}..{high}" if high is not None else f"an integer >= {low}"
+        raise NasiNalError(f"{option} {value!r}: pass {allowed}")
+
+
+def _check_real(option: str, value: Any, allowed: str, in_range: Callable[[float], bool]) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or not in_range(value):
+        raise NasiNalError(f"{option} {value!r}: pass a finite number {allowed}")
+
+
+def _uses_supernet(config: SearchConfig) -> bool:
+    return config.method == "nasi" and config.space != "nb101"
+
+
+def _supernet_settings(config: SearchConfig) -> Any:
+    """The NASI supernet's settings for this search (``nasi.configs`` checks them)."""
+    from nasi_nal.nasi import configs
+
+    overrides = {"steps": config.nasi_steps, "batch_size": config.batch_size, "mu": config.mu, "nu": config.nu}
+    return configs.get_config(config.space, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _check_data(config: SearchConfig) -> None:
+    """Reads ``--data``'s scoring pool now, so a bad data set (arrays, shapes, labels, a folder's contents, too few
+    images for the batch) fails before any work rather than after the proposals."""
+    if config.data == "gaussian":
+        return
+    if config.data not in DATA_MODES and not pathlib.Path(config.data).exists():
+        raise NasiNalError(f"--data {config.data!r} is neither 'gaussian', 'cifar10' nor an existing path "
+                           "(an .npz with x_train/y_train or an image folder with train/<class>/*)")
+    images, labels = _image_pool(config)
+    batch = _supernet_settings(config).batch_size if _uses_supernet(config) else config.batch_size or SCORING_BATCH
+    if len(images) < batch:
+        raise NasiNalError(f"--data {config.data!r} holds {len(images)} training images, fewer than the scoring batch "
+                           f"of {batch}: pass a smaller --batch-size or more images")
+    if config.labels == "real" and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise NasiNalError(f"--data {config.data!r}: labels span {labels.min()}..{labels.max()}, but the scored "
+                           f"networks have {NUM_CLASSES} classes (labels 0..{NUM_CLASSES - 1}); use --labels random")
 
 
 def _user_cells(config: SearchConfig) -> list[Candidate]:
@@ -308,7 +370,7 @@ def _user_cells(config: SearchConfig) -> list[Candidate]:
 
     out = []
     for text in config.cells:
-        cell = parse_cell(config.space, text, config.table or "")
+        cell = parse_cell(config.space, text, config.table or "", table_option="--table PATH")
         out.append(Candidate(None, _cell_key(config.space, cell), _cell_summary(config.space, cell), cell))
     return out
 
@@ -544,8 +606,10 @@ def _version() -> str:
 
 
 def _write(result: SearchResult) -> None:
+    """The JSON report and a picture of each winner, moved into place as one set (``report.output_set``)."""
     out = pathlib.Path(result.config.output)
-    for c in result.winners:
-        stem = out.with_name(f"{out.stem}_rank{c.rank}.png")
-        draw_cell(result.config.space, c.cell, stem, title=f"rank {c.rank}: {c.summary}")
-    report.write_json(out, result.to_json())
+    with report.output_set(out) as folder:
+        for c in result.winners:
+            draw_cell(result.config.space, c.cell, folder / report.picture_name(out, c.rank),
+                      title=f"rank {c.rank}: {c.summary}")
+        report.write_json(folder / out.name, result.to_json())

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import pathlib
 import signal
 import sys
 import time
 import types
 from typing import Any, Sequence
 
+from nasi_nal import report
+from nasi_nal.cli import HelpFormatter
 from nasi_nal.errors import NasiNalError
 
 EXAMPLES = """\
@@ -28,49 +29,57 @@ examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    from nasi_nal.pipeline import DATA_MODES, SPACES, SearchConfig, method_names
+    from nasi_nal.pipeline import DATA_MODES, SCORING_BATCH, SPACES, SearchConfig, method_names
     from nasi_nal.scores import BN_MODES, ENGINES
 
     d = SearchConfig()
     p = argparse.ArgumentParser(
         prog="python -m nasi_nal.search", description=__doc__.splitlines()[0].split(": ", 1)[1],
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--space", default=d.space, help=f"search space: {', '.join(SPACES)} (default {d.space})")
-    p.add_argument("--method", default=d.method, help=f"one of {', '.join(method_names())} (default {d.method})")
+        epilog=EXAMPLES, formatter_class=HelpFormatter)
+    p.add_argument("--space", default=d.space, help=f"search space: {', '.join(SPACES)}")
+    p.add_argument("--method", default=d.method, help=f"one of {', '.join(method_names())}")
     p.add_argument("--candidates", type=int, default=d.candidates, help="cells proposed and scored")
-    p.add_argument("--top-k", type=int, default=d.top_k, help="winners reported (default: 5, at most --candidates)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--top-k", type=int, default=d.top_k, help="winners reported (default: min(5, --candidates))")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the proposals and the scores' keys (0..2**32-1)")
     p.add_argument("--cell", action="append", default=[], metavar="CELL",
                    help="also rank this cell (NB201 arch string, NB101 matrix+ops JSON or hash, DARTS genotype "
                         "JSON or a .json file holding it; repeatable)")
     p.add_argument("--data", default=d.data,
                    help=f"{' or '.join(DATA_MODES)} or a path (.npz with x_train/y_train, or train/<class>/* folder)")
     p.add_argument("--labels", default=d.labels, help="random (label-agnostic) or real")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="scoring batch size")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help=f"scoring batch size (default: {SCORING_BATCH} per cell, NASI's 64 for the supernet)")
     p.add_argument("--mu", type=float, default=d.mu, help="NASI penalty weight")
-    p.add_argument("--nu", type=float, default=d.nu, help="NASI trace constraint (default: adaptive)")
+    p.add_argument("--nu", type=float, default=d.nu,
+                   help=f"NASI trace constraint (default: adaptive, the {d.nu_quantile} quantile of the candidates' "
+                        "traces)")
     p.add_argument("--unscorable", choices=("fail", "last"), default=d.unscorable,
-                   help="a candidate whose ranking score cannot be computed: stop with an error (fail, default) or "
-                        "rank it last and keep its error in the report (last)")
+                   help="a candidate whose ranking score cannot be computed: stop with an error (fail) or rank it "
+                        "last and keep its error in the report (last)")
     p.add_argument("--engine", default=d.engine,
                    help=f"scoring engine, one of {', '.join(ENGINES)}: blockwise (nb201/nb101, blocks compiled "
-                        "once: the CPU default), joint (one program per network), masked (many nb201/nb101 cells per call: the GPU/TPU default), "
-                        "oracle (neural-tangents, exact ntk_trace); auto (default) chooses by space and device")
+                        "once), joint (one program per network), masked (many nb201/nb101 cells per call), oracle "
+                        "(neural-tangents, exact ntk_trace); auto: blockwise on a CPU, masked on a GPU/TPU")
     p.add_argument("--bn", default=d.bn,
                    help=f"batch norm while scoring, {' or '.join(BN_MODES)}: train (batch statistics, as the "
-                        "reference implementations; default) or eval (initial statistics)")
+                        "reference implementations) or eval (initial statistics)")
     p.add_argument("--probes", type=_probes, default=d.probes,
-                   help=f"Rademacher probes of the ntk_trace score, or 'exact' (default {d.probes})")
+                   help="Rademacher probes of the ntk_trace score, or 'exact'")
     p.add_argument("--inits", type=int, default=d.inits,
-                   help="draws of each candidate's variables to average its scores over (default 1)")
-    p.add_argument("--nasi-steps", type=int, default=d.nasi_steps, help="supernet search steps (--method nasi)")
-    p.add_argument("--table", default=d.table, help="NAS-Bench table to look up true accuracies")
-    p.add_argument("--output", default=d.output, help="JSON report path (winner PNGs are written beside it)")
+                   help="draws of each candidate's variables to average its scores over")
+    p.add_argument("--nasi-steps", type=int, default=d.nasi_steps,
+                   help="supernet search steps (--method nasi; default: NASI's 100)")
+    p.add_argument("--table", default=d.table,
+                   help="NAS-Bench table to look up true accuracies (default: none; nb101 uses the embedded "
+                        "500-cell table)")
+    p.add_argument("--output", default=d.output,
+                   help="JSON report path, winner PNGs written beside it (default: none, only the printed table)")
     p.add_argument("--train", action="store_true", help="fully train the winners afterwards")
     p.add_argument("--train-recipe", default=d.train_recipe, help="trainer recipe (default: the space's)")
     p.add_argument("--train-override", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a recipe field, e.g. epochs=12 (repeatable)")
-    p.add_argument("--train-workdir", default=d.train_workdir, help="where training writes checkpoints and logs")
+    p.add_argument("--train-workdir", default=d.train_workdir,
+                   help="where training writes checkpoints and logs (default: runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars, only the result table")
     return p
 
@@ -102,9 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = search(SearchConfig(**values), quiet=args.quiet)
         if interrupts:
             if args.output:  # the JSON and the winners' drawings it just wrote
-                out = pathlib.Path(args.output)
-                for path in (out, *out.parent.glob(f"{out.stem}_rank*.png")):
-                    path.unlink(missing_ok=True)
+                for path in report.report_files(args.output):
+                    path.unlink()
             raise KeyboardInterrupt
     except NasiNalError as e:
         print(f"error: {e}", file=sys.stderr)

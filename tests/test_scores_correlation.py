@@ -38,21 +38,20 @@ def stand_in_build(space, cell, proxy=True, **overrides):
     return StandIn(width=2 + nb201.format(cell).count("nor_conv_3x3") % 2)  # two shapes: two compilations
 
 
-@pytest.fixture()
-def tiny_table(tmp_path):
-    """Five real NB201 cells (official index and arch string) with made-up accuracies: a test-only table."""
-    rows = [0, 1, 2, 3, 4]
+@pytest.fixture(scope="module")
+def made_up_table(tmp_path_factory):
+    """Every NB201 cell (official index and arch string) with made-up accuracies: a test-only table."""
     lines = ["index,arch_str,cifar10_test_acc_200ep"]
-    for i, acc in zip(rows, [80.0, 91.0, 85.0, 88.0, 70.0]):
-        lines.append(f"{i},{nb201.format(nb201.index_to_arch(i))},{acc}")
-    path = tmp_path / "nb201_tiny.csv"
+    for i in range(nb201.NUM_ARCHS):
+        lines.append(f"{i},{nb201.format(nb201.index_to_arch(i))},{70.0 + (i * 7919) % 250 / 10}")
+    path = tmp_path_factory.mktemp("table") / "nb201_made_up.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def test_correlation_runs_resumes_and_writes_json_and_markdown(tiny_table, tmp_path, monkeypatch):
+def test_correlation_runs_resumes_and_writes_json_and_markdown(made_up_table, tmp_path, monkeypatch):
     monkeypatch.setattr(correlation, "build", stand_in_build)
-    kw = dict(space="nb201", table=str(tiny_table), cells=4, seed=0, scores=SCORES, batch_size=4,
+    kw = dict(space="nb201", table=str(made_up_table), cells=4, seed=0, scores=SCORES, batch_size=4,
               input_size=8, out_dir=tmp_path / "out", progress=False)
     summary = correlation.run(**kw)
     assert summary["cells"] == 4 and summary["cells_reused"] == 0
@@ -88,9 +87,9 @@ def test_spearman_of_a_monotone_score_is_one_and_a_constant_score_has_none():
     json.dumps(out, allow_nan=False)
 
 
-def test_real_images_from_the_exact_npz(reference_file, tmp_path, tiny_table, monkeypatch):
+def test_real_images_from_the_exact_npz(reference_file, tmp_path, made_up_table, monkeypatch):
     monkeypatch.setattr(correlation, "build", stand_in_build)
-    summary = correlation.run(space="nb201", table=str(tiny_table), cells=3, scores=["nwot"], batch_size=4,
+    summary = correlation.run(space="nb201", table=str(made_up_table), cells=3, scores=["nwot"], batch_size=4,
                               inputs="real", targets="real", images=str(reference_file("cifar10_exact_first1017.npz")),
                               out_dir=tmp_path, progress=False)
     assert "exact CIFAR-10 pixels" in summary["data"]
@@ -105,7 +104,7 @@ def test_real_nb201_networks_on_the_reference_table(reference_file, tmp_path):
     assert summary["cells"] == 3 and summary["params"]["min"] > 0
 
 
-def test_masked_engine_scores_a_call_of_cells_and_the_rest_per_cell(tiny_table, tmp_path, monkeypatch):
+def test_masked_engine_scores_a_call_of_cells_and_the_rest_per_cell(made_up_table, tmp_path, monkeypatch):
     from nasi_nal.errors import ScoringConfigError
     from nasi_nal.scores import cell_key, engines, masked
     from nasi_nal.scores.common import CellScores
@@ -118,7 +117,7 @@ def test_masked_engine_scores_a_call_of_cells_and_the_rest_per_cell(tiny_table, 
 
     monkeypatch.setattr(correlation, "build", stand_in_build)
     monkeypatch.setattr(masked, "score_cells", score_cells)
-    kw = dict(space="nb201", table=str(tiny_table), cells=4, seed=0, scores=["nasi_trace", "params", "nwot"],
+    kw = dict(space="nb201", table=str(made_up_table), cells=4, seed=0, scores=["nasi_trace", "params", "nwot"],
               batch_size=4, input_size=8, out_dir=tmp_path, progress=False)
     summary = correlation.run(**kw, engine="auto", bn="eval")
     assert summary["config"]["engines"] == {"blockwise": ["nasi_trace", "params", "nwot"]}  # this CPU

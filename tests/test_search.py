@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 import nasi_nal
@@ -43,6 +44,24 @@ def test_help_lists_options_and_examples(capsys):
     for option in ("--space", "--method", "--candidates", "--top-k", "--data", "--labels", "--table", "--output",
                    "--train", "--quiet", "examples:"):
         assert option in out
+    flat = " ".join(out.split())  # argparse wraps the help text
+    for default in ("--space SPACE search space: nb101, nb201, darts (default: nb101)", "(default: nal+nasi)",
+                    "--candidates CANDIDATES cells proposed and scored (default: 16)",
+                    "--seed SEED", "(default: 0)", "(default: 2.0)", "(default: adaptive", "(default: fail)",
+                    "(default: auto)", "(default: gaussian)", "(default: random)", "(default: 16 per cell",
+                    "(default: min(5, --candidates))", "default: NASI's 100)", "(default: runs)"):
+        assert default in flat, default
+    assert "(default: None)" not in flat and "(default: False)" not in flat and "default: []" not in flat
+
+
+def test_table_metric_says_how_many_runs_it_averages():
+    _, metric = pipeline._load_table("nb101", None)
+    assert "one run" in metric and "mean over runs" not in metric
+
+
+def test_an_unknown_nb101_hash_names_the_search_option(capsys):
+    code, _, err = run_cli(capsys, "--cell", "0" * 32)
+    assert code == 2 and "--table PATH" in err and "nb101_table" not in err, err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -72,6 +91,15 @@ def test_corrupt_table_names_the_file(capsys, tmp_path):
     bad.write_text("index,arch_str,cifar10_test_acc_200ep\n0,not-an-arch,12\n")
     code, _, err = run_cli(capsys, "--space", "nb201", "--method", "random", "--table", str(bad))
     assert code == 2 and str(bad) in err
+
+
+def test_a_table_cut_short_is_refused_before_any_work(capsys, tmp_path, no_work):
+    cut = tmp_path / "nb201_head.csv"
+    cut.write_text("index,arch_str,cifar10_test_acc_200ep\n"
+                   + "".join(f"{i},{nb201.format(nb201.index_to_arch(i))},90.0\n" for i in range(4999)))
+    code, out, err = run_cli(capsys, "--space", "nb201", "--method", "random", "--table", str(cut))
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "holds 4,999 of the 15,625 cells" in err and "NATS-Bench" in err
 
 
 def test_output_is_checked_before_any_work(capsys, tmp_path, monkeypatch):
@@ -248,3 +276,77 @@ def test_train_hands_the_winner_to_the_trainer(tmp_path):
 def test_bad_train_options_fail_before_the_search(capsys):
     code, _, err = run_cli(capsys, "--space", "nb201", "--train", "--train-override", "epochz=3")
     assert code == 2 and "epochz" in err
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Makes the first step of any search fail loudly: a test using it checks that validation came first."""
+
+    def started(*args, **kwargs):
+        raise AssertionError("the search started before its input was validated")
+
+    monkeypatch.setattr(pipeline, "_propose", started)
+    monkeypatch.setattr(pipeline, "_supernet", started)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--nu", "nan"], "--nu nan: pass a finite number > 0"),
+    (["--mu", "inf"], "--mu inf: pass a finite number >= 0"),
+    (["--mu", "-1"], "--mu -1.0: pass a finite number >= 0"),
+    (["--seed", "-1"], "--seed -1: pass an integer in 0..4294967295"),
+    (["--seed", "4294967296"], "--seed 4294967296: pass an integer in 0..4294967295"),
+    (["--space", "nb201", "--method", "nasi", "--nasi-steps", "0"], "--nasi-steps 0: pass an integer >= 1"),
+    (["--candidates", "0"], "--candidates 0: pass an integer >= 1"),
+])
+def test_bad_numbers_fail_before_any_work(capsys, no_work, argv, message):
+    code, out, err = run_cli(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_python_api_numbers_are_checked_too(no_work):
+    for bad in (dict(candidates=2.5), dict(seed=True), dict(mu="2"), dict(nu=float("-inf"))):
+        with pytest.raises(NasiNalError):
+            nasi_nal.search(space="nb201", method="random", **bad)
+
+
+def _images(n, size=8, dtype=np.uint8):
+    return np.random.default_rng(0).integers(0, 256, (n, size, size, 3)).astype(dtype)
+
+
+def _image_folder(root, sizes):
+    from PIL import Image
+
+    (root / "train" / "cat").mkdir(parents=True)
+    for i, size in enumerate(sizes):
+        Image.fromarray(_images(1, size)[0]).save(root / "train" / "cat" / f"{i}.png")
+    return root
+
+
+BAD_DATA = {  # name: (make the data in a folder -> path, extra options, what the error says)
+    "npz without labels": (lambda d: _npz(d, x_train=_images(32)), [], "lacks x_train/y_train"),
+    "npz grey images": (lambda d: _npz(d, x_train=_images(32)[..., 0], y_train=np.zeros(32, int)), [],
+                        "not (N, H, W, 3) images"),
+    "npz float labels": (lambda d: _npz(d, x_train=_images(32), y_train=np.zeros(32)), [], "integer labels"),
+    "npz too few images": (lambda d: _npz(d, x_train=_images(8), y_train=np.zeros(8, int)), [],
+                           "holds 8 training images, fewer than the scoring batch of 16"),
+    "npz labels out of range": (lambda d: _npz(d, x_train=_images(32), y_train=np.arange(32)),
+                                ["--labels", "real"], "labels span 0..31"),
+    "folder without train": (lambda d: d, [], "train/<class>"),
+    "folder without images": (lambda d: _image_folder(d, []), [], "no images"),
+    "folder of mixed sizes": (lambda d: _image_folder(d, [8] * 20 + [16]), [], "differ in size"),
+}
+
+
+def _npz(folder, **arrays):
+    np.savez(folder / "data.npz", **arrays)
+    return folder / "data.npz"
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+def test_bad_data_fails_before_any_work(capsys, tmp_path, no_work, case):
+    make, extra, message = BAD_DATA[case]
+    code, out, err = run_cli(capsys, "--space", "nb201", "--method", "grad_norm", "--data", str(make(tmp_path)),
+                             *extra)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err

@@ -1,6 +1,7 @@
 """benchmarks/table.py: structure and sanity of the regenerated table (not its final numbers)."""
 import csv
 import importlib.util
+import itertools
 import json
 import pathlib
 import sys
@@ -198,3 +199,50 @@ def test_quick_mode_every_section(tmp_path, reference_file):
         s2 = json.loads((out / "section2" / f"{space}.json").read_text())
         assert list(s2["methods"]) == list(table.QUICK.methods)
     assert len(_csv(out / "section3.csv")) == 1
+
+
+def _heavy_tailed_result(n: int = 300) -> dict:
+    """Section-1 records shaped like the committed NB201 run's: scores over many decades, zeros, negative tails."""
+    rng = np.random.default_rng(0)
+    accuracy = rng.uniform(60, 94, n)
+    scores = {
+        "grad_norm": np.where(rng.random(n) < 0.05, 0.0, np.exp(rng.normal(-2, 3, n))),  # zeros and 1e-5..1e2
+        "synflow": np.where(rng.random(n) < 0.05, 0.0, 10.0 ** rng.uniform(0, 59, n)),  # up to 1e59
+        "jacob_cov": -np.exp(rng.normal(3, 2.5, n)),  # negative, down to about -30,000
+        "nasi_trace": 10.0 ** rng.uniform(-2, 17, n),  # positive over 19 decades
+        "params": rng.uniform(0.07e6, 1.5e6, n),  # linear, but in millions
+        "nwot": rng.normal(700, 40, n),  # plain
+        "jacob_cov_nb101": np.where(rng.random(n) < 0.03, -75.0, rng.normal(-66, 0.5, n)),  # outliers, no decades
+    }
+    records = [{"accuracy": float(a), "scores": {k: float(v[i]) for k, v in scores.items()}}
+               for i, a in enumerate(accuracy)]
+    return {"space": "nb201", "records": records, "correlations": {k: {"spearman": 0.1} for k in scores}}
+
+
+def test_scatter_panels_spread_their_points_and_say_their_scale():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = table.scatter_figure(_heavy_tailed_result())
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [ax for ax in fig.axes if ax.collections]
+    scales = {"grad_norm": "symlog scale", "synflow": "symlog scale", "jacob_cov": "symlog scale",
+              "nasi_trace": "log scale", "params": "x 1e6", "nwot": "", "jacob_cov_nb101": "rank"}
+    assert len(panels) == len(scales)
+    for ax in panels:
+        name = ax.get_title().split()[0]
+        assert scales[name] in ax.get_xlabel() and (scales[name] or ax.get_xlabel() == name), ax.get_xlabel()
+        x = ax.transAxes.inverted().transform(ax.transData.transform(np.asarray(ax.collections[0].get_offsets())))[:, 0]
+        middle = np.percentile(x, 75) - np.percentile(x, 25)
+        assert middle > 0.1, f"{name}: the middle half of the points covers {middle:.3f} of the axis"
+        assert ax.get_xlabel().startswith(name) and (ax.get_xscale() == "linear" or ax.get_xscale() in ax.get_xlabel())
+        assert not ax.xaxis.get_offset_text().get_text()  # no "1e10" floating into the next panel's title
+        ticks = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        assert len(ticks) >= 3 and not any(a.overlaps(b) for a, b in itertools.combinations(ticks, 2)), name
+        assert not ax.yaxis.get_offset_text().get_text()
+    titles = [ax.title.get_window_extent(renderer) for ax in panels]
+    labels = [ax.xaxis.label.get_window_extent(renderer) for ax in panels]
+    ticks = [t.get_window_extent(renderer) for ax in panels for t in ax.get_xticklabels() if t.get_text()]
+    for i, title in enumerate(titles):
+        assert not any(title.overlaps(b) for b in titles[:i] + titles[i + 1:] + labels + ticks)

@@ -15,6 +15,7 @@ import pytest
 from nasi_nal.errors import InvalidCellError, NotInTableError, TableError
 from nasi_nal.spaces import nb101 as space
 from nasi_nal.tables import NB101Table, load_embedded, load_nb101
+from nasi_nal.tables.nb101 import OP_NAMES
 
 README_MATRIX = [
     [0, 1, 0, 0, 1, 1, 0],
@@ -406,6 +407,27 @@ def test_cache_with_wrong_arrays_is_a_table_error(tfrecord, tmp_path):
     np.savez(tmp_path / "bad_sample.npz", **bad_sample)
     with pytest.raises(TableError, match="bad_sample.npz.*sample layout.*missing"):
         load_nb101(tmp_path / "bad_sample.npz")
+
+
+def _sample_layout(table: NB101Table) -> dict:
+    """The arrays of the team's sample layout for ``table``'s cells (made-up accuracies)."""
+    n = len(table)
+    arrays = {"hash": table.hashes, "adjacency": np.stack([np.pad(c.matrix, (0, 7 - len(c.ops))) for c in table.cells()]),
+              "ops": np.array([[OP_NAMES.index(o) for o in c.ops] + [-1] * (7 - len(c.ops)) for c in table.cells()]),
+              "num_vertices": np.array([len(c.ops) for c in table.cells()]), "op_names": np.array(OP_NAMES),
+              "trainable_parameters": table.trainable_parameters, "training_time_108ep": np.full(n, 1000.0)}
+    arrays.update({f"val_acc_{e}ep": np.linspace(0.5, 0.9, n) for e in (4, 12, 36, 108)})
+    return arrays
+
+
+@pytest.mark.parametrize("key", ["val_acc_108ep", "training_time_108ep", "trainable_parameters", "hash"])
+def test_sample_arrays_of_different_lengths_are_refused(tfrecord, tmp_path, key):
+    arrays = _sample_layout(NB101Table.from_tfrecord(tfrecord, cache=False))
+    np.savez(tmp_path / "sample.npz", **arrays)
+    assert len(load_nb101(tmp_path / "sample.npz")) == len(arrays["hash"])
+    np.savez(tmp_path / "cut.npz", **dict(arrays, **{key: arrays[key][:1]}))
+    with pytest.raises(TableError, match=rf"cut.npz.*arrays disagree in length: .*{key} 1\b"):
+        load_nb101(tmp_path / "cut.npz")
 
 
 # ------------------------------------------------------------------------------------------ the team's sample

@@ -31,7 +31,7 @@ def small(tmp_path) -> pathlib.Path:
 
 
 def test_small_table_lookups(small):
-    table = load_nb201(small)
+    table = load_nb201(small, partial=True)
     assert len(table) == 3 and not table.complete
     assert table.metric_names == ("cifar10_test_acc_200ep", "cifar10_val_acc_12ep")
     assert table.indices.tolist() == [5, 0, 15624]
@@ -78,6 +78,14 @@ def test_bad_files_are_table_errors(tmp_path, rows, header, match):
     with pytest.raises(TableError, match=match) as info:
         load_nb201(path)
     assert "bad.csv" in str(info.value) and URL in str(info.value)
+
+
+def test_a_table_cut_short_is_refused_unless_partial_is_asked(tmp_path):
+    cut = write_csv(tmp_path / "cut.csv", [row(i) for i in range(4999)])  # as `head -n 5000` of the official file
+    with pytest.raises(TableError, match=r"cut.csv.*holds 4,999 of the 15,625 cells.*partial=True") as info:
+        load_nb201(cut)
+    assert URL in str(info.value)
+    assert len(load_nb201(cut, partial=True)) == 4999 and len(NB201Table.from_csv(cut, partial=True)) == 4999
 
 
 def test_bad_arch_error_is_chained(tmp_path):

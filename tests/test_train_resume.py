@@ -4,6 +4,7 @@ not fit the run (another config, another network, corrupt files, no --resume) ar
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import pathlib
 import signal
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from nasi_nal.errors import CheckpointError
-from nasi_nal.train import train_and_evaluate
+from nasi_nal.train import digests, train_and_evaluate
 from train_support import TinyCNN, final_params, make_npz, tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -111,12 +112,79 @@ def test_mismatched_checkpoint(data, reference):
         train_and_evaluate(_config(data), reference, model=TinyCNN(num_classes=7), resume=True, quiet=True)
 
 
-def test_corrupt_checkpoint(data, reference, tmp_path):
+def _copy(reference: pathlib.Path, tmp_path: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """A copy of the reference run and its latest step folder."""
     copy = tmp_path / "work"
     shutil.copytree(reference, copy)
-    step_dir = max((p for p in (copy / "checkpoints").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    for f in (step_dir / "state").rglob("*"):
-        if f.is_file() and f.stat().st_size > 0 and "metadata" not in f.name:
-            f.write_bytes(b"\x00garbage" * 8)
-    with pytest.raises(CheckpointError, match="unreadable or corrupt"):
+    steps = sorted((p for p in (copy / "checkpoints").iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    return copy, steps[-1]
+
+
+def _largest_data_file(step_dir: pathlib.Path) -> pathlib.Path:
+    return max((step_dir / "state" / "ocdbt.process_0" / "d").iterdir(), key=lambda p: p.stat().st_size)
+
+
+def _flip(path: pathlib.Path) -> None:  # XOR 64 bytes in the middle, as a disk or a copy might
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid: mid + 64] = bytes(b ^ 0xFF for b in data[mid: mid + 64])
+    path.write_bytes(bytes(data))
+
+
+CORRUPTIONS = {
+    "flipped bytes": lambda step: _flip(_largest_data_file(step)),
+    "truncated file": lambda step: os.truncate(_largest_data_file(step), 100),
+    "edited meta": lambda step: (step / "meta" / "metadata").write_text(  # still valid JSON, another wall time
+        (step / "meta" / "metadata").read_text().replace('"wall_seconds": ', '"wall_seconds": 1')),
+    "garbage everywhere": lambda step: [f.write_bytes(b"\x00garbage" * 8) for f in (step / "state").rglob("*")
+                                        if f.is_file() and f.stat().st_size > 0],
+}
+
+
+@pytest.mark.parametrize("corruption", CORRUPTIONS)
+def test_a_corrupted_checkpoint_is_refused_in_one_line(data, reference, tmp_path, corruption):
+    copy, step_dir = _copy(reference, tmp_path)
+    CORRUPTIONS[corruption](step_dir)
+    with pytest.raises(CheckpointError) as info:
         train_and_evaluate(_config(data), copy, model=TinyCNN(), resume=True, quiet=True)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 400, message
+    assert f"checkpoint {step_dir.resolve()} " in message and f"Delete {step_dir.resolve()} to resume from step 10" in message
+
+
+def test_deleting_the_refused_step_resumes_exactly_from_the_previous_one(data, reference, tmp_path):
+    copy, step_dir = _copy(reference, tmp_path)
+    _flip(_largest_data_file(step_dir))
+    with pytest.raises(CheckpointError, match="sha256"):
+        train_and_evaluate(_config(data), copy, model=TinyCNN(), resume=True, quiet=True)
+    shutil.rmtree(step_dir)
+    summary = train_and_evaluate(_config(data), copy, model=TinyCNN(), resume=True, quiet=True)
+    assert summary["steps"] == 12
+    want, got = final_params(reference), final_params(copy)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_a_save_killed_before_its_digest_was_written_is_discarded(data, reference, tmp_path):
+    copy, step_dir = _copy(reference, tmp_path)
+    (step_dir / digests.FILE).unlink()
+    summary = train_and_evaluate(_config(data), copy, model=TinyCNN(), resume=True, quiet=True)
+    assert summary["steps"] == 12 and (step_dir / digests.FILE).is_file()  # redone from step 10
+    want, got = final_params(reference), final_params(copy)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_leftovers_of_a_killed_run_are_removed_without_warnings(data, reference, tmp_path, caplog):
+    copy, latest = _copy(reference, tmp_path)
+    older = latest.with_name("10")
+    (older / "_CHECKPOINT_METADATA").unlink()  # a deletion killed half-way: some files gone, the folder still there
+    _largest_data_file(older).unlink()
+    unfinished = latest.with_name("14.orbax-checkpoint-tmp-1234")  # a save killed before orbax renamed it
+    shutil.copytree(latest, unfinished)
+    with caplog.at_level(logging.WARNING):
+        summary = train_and_evaluate(_config(data), copy, model=TinyCNN(), resume=True, quiet=True)
+    assert summary["steps"] == 12
+    assert not older.exists() and not unfinished.exists() and latest.is_dir()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "nasi_nal" not in r.name], \
+        [r.getMessage() for r in caplog.records]

@@ -204,7 +204,7 @@ def from_json(text: str) -> Genotype:
     """Reads the JSON form of :func:`to_json` into a validated Genotype (pairs become ``(op, input)`` tuples)."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:  # RecursionError: nested deeper than Python's stack
         raise InvalidCellError(f"DARTS genotype JSON does not parse ({error}); see darts.to_json for the form") from None
     if not isinstance(data, dict):
         raise InvalidCellError(

@@ -68,7 +68,8 @@ def _check_structure(matrix, ops) -> tuple[np.ndarray, tuple[str, ...]]:
             "included)"
         )
     if m.dtype == object or not ((m == 0) | (m == 1)).all():
-        raise InvalidCellError(f"adjacency matrix entries must be 0 or 1, got values {np.unique(m).tolist()}")
+        values = sorted({repr(v) for v in m.ravel().tolist()})  # by repr: object entries need not be comparable
+        raise InvalidCellError(f"adjacency matrix entries must be 0 or 1, got values {', '.join(values[:10])}")
     m = m.astype(np.uint8)
     lower = np.argwhere(np.tril(m) != 0)
     if lower.size:

@@ -290,6 +290,9 @@ class NB101Table:
                 raise KeyError(f"arrays {absent} are missing")
             if tuple(arrays["op_names"].tolist()) != OP_NAMES:
                 raise ValueError(f"op_names {arrays['op_names'].tolist()} differ from {list(OP_NAMES)}")
+            lengths = {k: len(arrays[k]) if arrays[k].ndim else 0 for k in keys if k != "op_names"}
+            if len(set(lengths.values())) != 1:  # a length-1 array would broadcast to every cell
+                raise ValueError("its arrays disagree in length: " + ", ".join(f"{k} {n}" for k, n in lengths.items()))
             n = len(arrays["hash"])
             metrics = {name: np.full((n, len(SAMPLE_EPOCHS), 1), np.nan, np.float32) for name in METRICS}
             for j, e in enumerate(SAMPLE_EPOCHS):

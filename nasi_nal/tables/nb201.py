@@ -12,8 +12,9 @@ PyTorch. This module reads a flat CSV of those results instead, one row per cell
 :mod:`nasi_nal.spaces.nb201` (``arch_to_index(parse(arch_str)) == index``), so a file in another order or with
 another index convention fails to load instead of returning the wrong cell's numbers. Metric columns are floats
 as the file gives them (the team's export: accuracies in percent, as the official API reports them); an empty
-field is a missing value, read as NaN. A file may hold a subset of the cells (``complete`` says whether it holds
-all 15,625).
+field is a missing value, read as NaN. A file with fewer than all 15,625 cells is refused (a file cut short at a
+line boundary would otherwise parse cleanly and leave the missing cells unknown); ``partial=True`` reads a subset
+on purpose (``complete`` then says whether it holds all 15,625).
 
 Example:
     >>> table = load_nb201("nb201_cifar10.csv")
@@ -91,8 +92,9 @@ class NB201Table:
         self.source = source
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike) -> "NB201Table":
-        """Reads and checks a CSV in the layout described in the module docstring."""
+    def from_csv(cls, path: str | os.PathLike, partial: bool = False) -> "NB201Table":
+        """Reads and checks a CSV in the layout described in the module docstring; ``partial=True`` accepts a file
+        that holds only some of the cells."""
         path = pathlib.Path(path)
         if not path.is_file():
             raise _table_error(path, "no such file")
@@ -132,9 +134,13 @@ class NB201Table:
             r, c = np.argwhere(np.isinf(values))[0]
             raise _table_error(path, f"line {r + 2} has an infinite {names[c]!r}")
         try:
-            return cls(indices, {name: values[:, c] for c, name in enumerate(names)}, path.name)
+            table = cls(indices, {name: values[:, c] for c, name in enumerate(names)}, path.name)
         except ValueError as err:
             raise _table_error(path, str(err)) from err
+        if not partial and not table.complete:
+            raise _table_error(path, f"it holds {len(table):,} of the {space.NUM_ARCHS:,} cells (a file cut short?); "
+                                     "load_nb201(path, partial=True) reads a subset on purpose")
+        return table
 
     def __len__(self) -> int:
         return len(self._indices)
@@ -215,9 +221,10 @@ def _key_index(key: ArchKey) -> int:
     )
 
 
-def load_nb201(path: str | os.PathLike) -> NB201Table:
-    """Loads a NAS-Bench-201 results CSV (see the module docstring); a missing or bad file is a ``TableError``."""
-    return NB201Table.from_csv(path)
+def load_nb201(path: str | os.PathLike, partial: bool = False) -> NB201Table:
+    """Loads a NAS-Bench-201 results CSV (see the module docstring); a missing, bad or (without ``partial=True``)
+    incomplete file is a ``TableError``."""
+    return NB201Table.from_csv(path, partial=partial)
 
 
 __all__ = ["OFFICIAL_URL", "NB201Result", "NB201Table", "load_nb201"]

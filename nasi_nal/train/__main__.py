@@ -16,6 +16,7 @@ import json
 import sys
 from typing import Sequence
 
+from nasi_nal.cli import HelpFormatter
 from nasi_nal.errors import NasiNalError
 from nasi_nal.train import cells, recipes
 from nasi_nal.train.train import train_and_evaluate
@@ -23,7 +24,7 @@ from nasi_nal.train.train import train_and_evaluate
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nasi_nal.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--recipe", required=True, help=f"one of {', '.join(sorted(recipes.RECIPES))}")
     parser.add_argument("--workdir", required=True, help="checkpoints, metrics.csv, tensorboard/, summary.json")
     parser.add_argument("--cell", help="the cell (see nasi_nal.train.cells) or a .json/.txt file holding it")

@@ -23,19 +23,26 @@ _HASH = re.compile(r"^[0-9a-f]{32}$")
 
 
 def read_text(cell: str) -> str:
-    """``cell`` itself, or the contents of the file it names."""
-    path = pathlib.Path(cell).expanduser()
-    if len(cell) < 4096 and "\n" not in cell and path.suffix in {".json", ".txt"}:
-        if not path.is_file():
-            raise InvalidCellError(f"cell file {cell!r} does not exist: pass the cell itself or an existing file")
-        return path.read_text().strip()
-    return cell.strip()
+    """``cell`` itself, or the contents of the ``.json`` or ``.txt`` file it names."""
+    if len(cell) >= 4096 or "\n" in cell or pathlib.PurePath(cell).suffix not in {".json", ".txt"}:
+        return cell.strip()
+    try:
+        path = pathlib.Path(cell).expanduser()
+        text = path.read_text(encoding="utf-8") if path.is_file() else None
+    except (OSError, RuntimeError, ValueError) as exc:  # unknown ~user, a name too long, a NUL, not UTF-8
+        raise InvalidCellError(f"cell file {cell!r} cannot be read ({exc}): pass the cell itself or a readable "
+                               "file") from None
+    if text is None:
+        raise InvalidCellError(f"cell file {cell!r} does not exist: pass the cell itself or an existing file")
+    return text.strip()
 
 
-def parse_cell(space: str, cell: str, nb101_table: str = "") -> Any:
+def parse_cell(space: str, cell: str, nb101_table: str = "", table_option: str = "nb101_table=PATH") -> Any:
     """The space's cell object (``nb101.Cell``, ``nb201.Arch``, ``darts.Genotype``) for ``cell`` text.
 
-    Raises ``InvalidCellError`` naming the problem; the spaces' own validators check the content.
+    Raises ``InvalidCellError`` naming the problem; the spaces' own validators check the content. An NB101 hash is
+    looked up in ``nb101_table`` (default: the embedded table); ``table_option`` is how the caller's user passes
+    another table (the trainer's field, the search's ``--table PATH``), for the message of an unknown hash.
     """
     if not cell:
         raise ConfigError("no cell given: set cell=... (or --cell) to a cell of the chosen space, or pass a "
@@ -49,12 +56,15 @@ def parse_cell(space: str, cell: str, nb101_table: str = "") -> Any:
 
             table = table_lib.load_nb101(nb101_table) if nb101_table else table_lib.load_embedded()
             if text not in table:
-                raise InvalidCellError(f"NB101 hash {text} is not in the table {table!r}; pass nb101_table=PATH to "
-                                       "the full NAS-Bench-101 file, or give the cell as matrix+ops JSON")
+                raise InvalidCellError(f"NB101 hash {text} is not in the table {table.source!r} ({len(table)} cells): "
+                                       f"pass {table_option} to the full NAS-Bench-101 file, or give the cell as "
+                                       "matrix+ops JSON")
             return table.cell(table.index_of(text))
         data = _json_object(text, 'NB101 cell JSON {"matrix": [[...]], "ops": [...]} or a 32-hex hash')
         if set(data) != {"matrix", "ops"}:
             raise InvalidCellError(f'NB101 cell JSON needs exactly the keys "matrix" and "ops", got {sorted(data)}')
+        if not isinstance(data["ops"], list):
+            raise InvalidCellError(f'NB101 cell JSON needs "ops" as a list of op names, got {data["ops"]!r:.80}')
         return nb101.Cell(data["matrix"], tuple(data["ops"]))
     if space == "nb201":
         from nasi_nal.spaces import nb201
@@ -73,7 +83,7 @@ def parse_cell(space: str, cell: str, nb101_table: str = "") -> Any:
 def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
         raise InvalidCellError(f"cell {text[:80]!r} does not parse as JSON ({exc}); expected {what}") from None
     if not isinstance(data, dict):
         raise InvalidCellError(f"cell {text[:80]!r} is not a JSON object; expected {what}")

@@ -366,7 +366,12 @@ def load_pool(source: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
             x, y = np.asarray(f["x_train"]), np.asarray(f["y_train"])
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {path} as an .npz data set ({exc}); pickled arrays are refused") from exc
-    if x.ndim != 4 or x.shape[-1] != 3 or y.shape != (len(x),):
+    if x.ndim != 4 or x.shape[-1] != 3 or y.shape != (len(x),) or not len(x):
         raise DataError(f"{path}: x_train {x.shape} / y_train {y.shape} are not (N, H, W, 3) images with N labels")
+    if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
+        raise DataError(f"{path}: x_train has dtype {x.dtype}; pass uint8 images (0..255, normalized as CIFAR-10) or "
+                        "float images (used as given)")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: y_train has dtype {y.dtype}; pass integer labels")
     rows = np.linspace(0, len(x) - 1, min(limit, len(x))).astype(int)
     return x[rows], y[rows].astype(np.int32)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import typing
 from typing import Any, Callable, Iterable, Mapping
 
@@ -163,6 +164,8 @@ def get_recipe(name: str) -> TrainConfig:
 
 
 _TYPES = typing.get_type_hints(TrainConfig)
+SEED_MAX = 2**32 - 1  # jax.random.PRNGKey keeps 32 bits of a seed: larger seeds would share keys
+_WANT = {bool: "true/false", int: "an integer", float: "a number", str: "text"}
 
 
 def _parse_value(key: str, text: str) -> Any:
@@ -183,9 +186,16 @@ def _parse_value(key: str, text: str) -> Any:
         if not isinstance(value, dict):
             raise ValueError(text)
         return value
-    except ValueError:
-        want = {bool: "true/false", int: "an integer", float: "a number", str: "text"}.get(kind, "a JSON object")
-        raise ConfigError(f"config field {key!r} needs {want}, got {text!r}") from None
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack
+        raise ConfigError(f"config field {key!r} needs {_WANT.get(kind, 'a JSON object')}, got {text!r:.200}") from None
+
+
+def _has_type(value: Any, kind: Any) -> bool:
+    if kind is bool or kind is str:
+        return isinstance(value, kind)
+    if kind is int or kind is float:
+        return isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+    return isinstance(value, Mapping)
 
 
 def apply_overrides(config: TrainConfig, overrides: Iterable[str] | Mapping[str, Any]) -> TrainConfig:
@@ -224,11 +234,28 @@ def validate(config: TrainConfig) -> TrainConfig:
             raise ConfigError(f"config field {key}={getattr(config, key)!r} is not one of {allowed}")
     if config.space and config.space not in ("nb101", "nb201", "darts"):
         raise ConfigError(f"space={config.space!r} is not one of ('nb101', 'nb201', 'darts')")
+    for key, kind in _TYPES.items():  # typed values (a mapping, from_dict) are not parsed, so check their types
+        value = getattr(config, key)
+        if not _has_type(value, kind):
+            raise ConfigError(f"config field {key!r} needs {_WANT.get(kind, 'a JSON object')}, got {value!r:.200}")
+        if kind is float and not math.isfinite(value):
+            raise ConfigError(f"config field {key}={value} must be a finite number")
     for key in ("epochs", "batch_size", "eval_batch_size", "num_classes", "image_size"):
         if getattr(config, key) <= 0:
             raise ConfigError(f"config field {key} must be positive, got {getattr(config, key)}")
-    if not 0.0 <= config.drop_path < 1.0:
-        raise ConfigError(f"drop_path must be in [0, 1), got {config.drop_path}")
+    for key in ("max_train_examples", "max_test_examples", "validation_holdout", "crop_padding", "cutout",
+                "warmup_epochs", "checkpoint_every_epochs", "checkpoint_every_steps", "keep_checkpoints",
+                "weight_decay", "grad_clip_norm", "aux_weight", "rmsprop_initial_scale"):
+        if getattr(config, key) < 0:
+            raise ConfigError(f"config field {key}={getattr(config, key)} must be >= 0")
+    for key in ("learning_rate", "rmsprop_eps", "lr_decay_rate"):
+        if getattr(config, key) <= 0:
+            raise ConfigError(f"config field {key}={getattr(config, key)} must be > 0")
+    for key in ("momentum", "rmsprop_decay", "label_smoothing", "drop_path"):
+        if not 0.0 <= getattr(config, key) < 1.0:
+            raise ConfigError(f"config field {key}={getattr(config, key)} must be in [0, 1)")
+    if not 0 <= config.seed <= SEED_MAX:
+        raise ConfigError(f"config field seed={config.seed} must be an integer in 0..{SEED_MAX}")
     return config
 
 

@@ -27,7 +27,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm import tqdm
 
-from nasi_nal.errors import CheckpointError, ConfigError, NotBuiltError, TrainingError
+from nasi_nal import report
+from nasi_nal.errors import CheckpointError, ConfigError, NasiNalError, NotBuiltError, TrainingError
 from nasi_nal.networks.common import count_params
 from nasi_nal.train import checkpoints, input_pipeline
 from nasi_nal.train.recipes import TrainConfig, to_dict, validate
@@ -67,6 +68,23 @@ def build_model(config: TrainConfig) -> nn.Module:
                                     batch_norm=config.batch_norm, **dict(config.model_overrides))
     return build(config.space, cell, proxy=config.proxy, num_classes=config.num_classes, dtype=dtype,
                  batch_norm=config.batch_norm, **dict(config.model_overrides))
+
+
+def _model_and_params(config: TrainConfig, model: nn.Module | None, sample: jax.Array) -> tuple[nn.Module, Any]:
+    """The network (``model``, else the configured one) and the shapes of its parameters (``jax.eval_shape``).
+
+    ``model_overrides`` reach the network's constructor unchecked, so a wrong name or type surfaces here, as a
+    ``ConfigError`` naming them rather than a traceback from inside the network.
+    """
+    try:
+        model = build_model(config) if model is None else model
+        return model, jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), sample, train=False))["params"]
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, NasiNalError) or not config.model_overrides:
+            raise
+        raise ConfigError(f"model_overrides {dict(config.model_overrides)} do not build a network "
+                          f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}): check their names and "
+                          "types") from exc
 
 
 def learning_rate_schedule(config: TrainConfig, steps_per_epoch: int) -> optax.Schedule:
@@ -266,6 +284,12 @@ class _Writers:
             self.tb.close()
 
 
+def _write_json(path: pathlib.Path, payload: dict[str, Any]) -> None:
+    """Indented JSON, written to a temporary name and renamed into place (never half-written)."""
+    with report.atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")
+
+
 def _read_rows(path: pathlib.Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -291,16 +315,15 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
     config = validate(config)
     if config.distributed:
         jax.distributed.initialize()
+    sample = jnp.zeros((1, config.image_size, config.image_size, 3), jnp.float32)
+    model, abstract_params = _model_and_params(config, model, sample)  # a bad cell fails before anything is created
     workdir = pathlib.Path(workdir)
     is_main = jax.process_index() == 0
     ckpt_dir = workdir / "checkpoints"
-    mgr = checkpoints.manager(ckpt_dir, config.keep_checkpoints)
+    mgr = checkpoints.manager(ckpt_dir)
     if mgr.latest_step() is not None and not resume:
         raise CheckpointError(f"{workdir} already holds checkpoints (latest step {mgr.latest_step()}); pass "
                               "--resume (resume=True) to continue that run, or choose an empty workdir")
-    model = build_model(config) if model is None else model
-    sample = jnp.zeros((1, config.image_size, config.image_size, 3), jnp.float32)
-    abstract_params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), sample, train=False))["params"]
     shapes = {"/".join(str(getattr(k, "key", k)) for k in path): list(leaf.shape)
               for path, leaf in jax.tree_util.tree_flatten_with_path(abstract_params)[0]}
     config_dict = to_dict(config)
@@ -355,7 +378,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
             print(f"no checkpoint in {ckpt_dir}: starting {workdir} from step 0")
     if is_main:
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "config.json").write_text(json.dumps(config_dict, indent=2) + "\n")
+        _write_json(workdir / "config.json", config_dict)
 
     takes_drop_path = "drop_path_rate" in inspect.signature(model.__call__).parameters
     if config.drop_path and not takes_drop_path:
@@ -394,7 +417,7 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
 
     def save(step: int) -> None:
         meta = {"config": config_dict, "param_shapes": shapes, "wall_seconds": seconds(), "step": step}
-        checkpoints.save(mgr, step, state, meta)
+        checkpoints.save(mgr, step, state, meta, config.keep_checkpoints)
 
     step = start_step
     try:
@@ -460,5 +483,5 @@ def train_and_evaluate(config: TrainConfig, workdir: str | pathlib.Path, *, mode
         "workdir": str(workdir),
     }
     if is_main:
-        (workdir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        _write_json(workdir / "summary.json", summary)
     return summary
