@@ -72,6 +72,7 @@ class CostlyScores:
     scores: tuple[str, ...]
     cells: dict[str, int]  # per space
     batch_size: int
+    probes: int | str = "exact"  # the exact NTK, as its name says
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +81,8 @@ class Settings:
 
     cells: dict[str, int]  # section 1: cells drawn from each table
     scores: tuple[str, ...]  # section 1: scores on every drawn cell (the NAL log-likelihood is added on NB101)
-    costly: CostlyScores | None  # section 1: scores correlated on a cheaper setting of their own
+    data_modes: tuple[tuple[str, str], ...]  # section 1: (inputs, labels) of each run; real ones need --images
+    costly: CostlyScores | None  # section 1: scores correlated on a cheaper setting of their own (first data mode)
     batch_size: int  # section 1 scoring batch
     input_size: int  # section 1 side of Gaussian inputs
     network_overrides: dict[str, dict[str, int]]  # section 1: fields on top of the proxy networks
@@ -93,16 +95,21 @@ class Settings:
     nasi_steps: int | None  # section 2: supernet steps of method "nasi" on nb201; None: NASI's 100 (the full
     # settings take 20: a step of the masked supernet at batch 64 takes seconds on this 2-core CPU)
     seed: int = 0  # section 1 sampling and initialisation seed
+    bn: str = "train"  # section 1 batch-norm mode (batch statistics, as the reference implementations)
+    probes: int | str = 8  # section 1: Rademacher probes of ntk_trace
 
 
-EXACT_NTK = ("ntk_trace", "ntk_cond")  # one gradient per example and logit: > 200 s per full-size NB201 cell here
+COSTLY = ("ntk_cond",)  # one backward pass per example: minutes per full-size cell here
 ALL_METHODS = ("random", *sorted(s for s in SCORES if s not in ("nasi_trace",)), "nasi", "nal", "nal+nasi")
-FULL = Settings(cells={"nb201": 1000, "nb101": 1000}, scores=tuple(s for s in SCORES if s not in EXACT_NTK),
-                costly=CostlyScores((*EXACT_NTK, "nasi_trace"), cells={"nb201": 60, "nb101": 40}, batch_size=8),
+BOTH_DATA_MODES = (("real", "real"), ("gaussian", "random"))
+FULL = Settings(cells={"nb201": 1000, "nb101": 1000}, scores=tuple(s for s in SCORES if s not in COSTLY),
+                data_modes=BOTH_DATA_MODES,
+                costly=CostlyScores((*COSTLY, "ntk_trace"), cells={"nb201": 60, "nb101": 40}, batch_size=8),
                 batch_size=64, input_size=32, network_overrides={}, full_networks=("nb201",),
-                search_spaces=("nb201",), seeds=10, methods=tuple(m for m in ALL_METHODS if m not in EXACT_NTK),
+                search_spaces=("nb201",), seeds=10, methods=tuple(m for m in ALL_METHODS if m not in COSTLY),
                 candidates=100, search_batch_size=None, nasi_steps=20)
 QUICK = Settings(cells={"nb201": 3, "nb101": 3}, scores=("params", "nwot", "nasi_trace"),
+                 data_modes=BOTH_DATA_MODES,
                  costly=CostlyScores(("ntk_trace",), cells={"nb201": 3, "nb101": 3}, batch_size=4), batch_size=8,
                  input_size=16,
                  network_overrides={"nb201": {"channels": 4}, "nb101": {"stem_channels": 4, "num_stacks": 1}},
@@ -212,41 +219,55 @@ def _digest(payload: Any) -> str:
 
 def section1(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: Settings,
              out: pathlib.Path, progress: bool = False, workers: int = 1) -> dict[str, Any]:
-    """Correlations of every score (and, on NB101, the NAL log-likelihood) with the table's accuracy."""
+    """Correlations of every score (and, on NB101, the NAL log-likelihood) with the table's accuracy, per data mode.
+
+    The same cells in every data mode; a real-data mode without ``--images`` is left out and named in ``not_run``.
+    """
     t0 = time.perf_counter()
-    main = _correlate(space, table, images, settings, out, settings.scores, settings.cells[space],
-                      settings.batch_size, space in settings.full_networks, progress, workers)
-    correlations = main["correlations"]
+    full = space in settings.full_networks
+    modes: dict[str, Any] = {}
+    not_run = {}
     nal_note = "the GAT is trained on NAS-Bench-101 cells; it has no likelihood for NAS-Bench-201 cells"
-    if space == "nb101":
-        correlations[NAL_SCORE], nal_note = _nal_correlation(table, main["records"], settings.seed)
-    result = {**main, "space": space, "nal_note": nal_note, "costly": None}
-    if settings.costly is not None and settings.costly.scores:
+    for inputs, targets in settings.data_modes:
+        name = f"{inputs}-{targets}"
+        if images is None and "real" in (inputs, targets):
+            not_run[name] = "no --images given (nor NASI_NAL_DATA holding " + DATA_NAMES["images"] + ")"
+            continue
+        part = _correlate(space, table, images, settings, out, settings.scores, settings.cells[space],
+                          settings.batch_size, full, progress, workers, inputs, targets, settings.probes)
+        if space == "nb101":
+            part["correlations"][NAL_SCORE], nal_note = _nal_correlation(table, part["records"], settings.seed)
+        part["pool_search"] = pool_search(part["records"], list(part["correlations"]), settings.candidates,
+                                          settings.seeds)
+        modes[name] = part
+    costly = None
+    if settings.costly is not None and settings.costly.scores and modes:
         c = settings.costly
-        result["costly"] = _correlate(space, table, images, settings, out, c.scores, c.cells[space], c.batch_size,
-                                      False, progress, workers)
-    result["wall_seconds"] = time.perf_counter() - t0
-    result["pool_search"] = pool_search(result["records"], list(correlations), settings.candidates, settings.seeds)
+        inputs, targets = next(iter(modes)).split("-")
+        costly = _correlate(space, table, images, settings, out, c.scores, c.cells[space], c.batch_size, False,
+                            progress, workers, inputs, targets, c.probes)
+    result = {"space": space, "bn": settings.bn, "nal_note": nal_note, "modes": modes, "modes_not_run": not_run,
+              "costly": costly, "wall_seconds": time.perf_counter() - t0}
     report.write_json(out / "section1" / f"{space}.json", result)
     return result
 
 
 def _correlate(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: Settings, out: pathlib.Path,
-               scores: Sequence[str], cells: int, batch_size: int, full: bool, progress: bool,
-               workers: int) -> dict[str, Any]:
+               scores: Sequence[str], cells: int, batch_size: int, full: bool, progress: bool, workers: int,
+               inputs: str, targets: str, probes: int | str) -> dict[str, Any]:
     """One ``benchmarks/correlation.py`` run into ``<out>/section1`` (resumable per cell): its summary and records."""
-    inputs, targets = ("real", "real") if images is not None else ("gaussian", "random")
     folder = out / "section1"
     folder.mkdir(parents=True, exist_ok=True)
     overrides = settings.network_overrides.get(space, {})
+    real = "real" in (inputs, targets)
     config = dict(space=space, table=table.name, cells=cells, scores=tuple(scores), batch_size=batch_size,
-                  inputs=inputs, input_size=settings.input_size, overrides=overrides, seed=settings.seed,
-                  images=images.name if images else None, full=full)
-    tag = f"corr_{space}_{_digest(config)}"
+                  inputs=inputs, targets=targets, input_size=settings.input_size, overrides=overrides,
+                  seed=settings.seed, images=images.name if real else None, full=full, bn=settings.bn, probes=probes)
+    tag = f"corr_{space}_{inputs}-{targets}_{_digest(config)}"
     summary = correlation.run(space, str(table), cells, settings.seed, scores, batch_size, inputs, targets,
-                              str(images) if images else None, full=full, overrides=overrides,
+                              str(images) if real else None, full=full, overrides=overrides,
                               input_size=settings.input_size, out_dir=folder, tag=tag, progress=progress,
-                              workers=workers)
+                              workers=workers, bn=settings.bn, probes=probes)
     by_row = correlation.read_records(folder, tag)
     records = [by_row[int(r)] for r in correlation.drawn_rows(_table_len(space, table), cells, settings.seed)]
     return {"config": config, "summary": {k: v for k, v in summary.items() if k != "correlations"},
@@ -470,56 +491,22 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
         res = _section_result(out, 1, space, not_run, lines)
         if res is None:
             continue
-        sm = res["summary"]
-        lines += [f"### {space}: {sm['cells']} cells of `{sm['table']}`", "",
-                  f"- accuracy: {sm['accuracy']}; data: {sm['data']}",
-                  f"- networks: {json.dumps(sm['network'])}; batch {res['config']['batch_size']}; device "
-                  f"{sm['device']}; {sm['seconds_per_cell']['mean']:.2f} s per cell (all scores)",
-                  f"- NAL log-likelihood: {res['nal_note']}"]
-        costly = res.get("costly")
-        if costly:
-            cs = costly["summary"]
-            lines.append(f"- rows marked (costly): their own {cs['cells']} cells, networks "
-                         f"{json.dumps(cs['network'])}, batch {costly['config']['batch_size']}, "
-                         f"{cs['seconds_per_cell']['mean']:.2f} s per cell "
-                         "(the exact NTK needs one gradient per example and logit)")
-        lines += ["", "| score | cells | Spearman [95% CI] | Kendall [95% CI] | published | source |",
-                  "| --- | ---: | --- | --- | --- | --- |"]
-        entries = [(name, e, "") for name, e in res["correlations"].items()]
-        entries += [(name, e, "costly") for name, e in (costly or {}).get("correlations", {}).items()]
-        for name, e, setting in entries:
-            pub = [p for p in PUBLISHED_CORRELATIONS if p["score"] == name and p["space"] == space]
-            pub_text = "; ".join(_pub_value(p) for p in pub) or "-"
-            src = "; ".join(p["source"] for p in pub) or "-"
-            label = (name + (" (lower is better)" if e.get("lower_is_better") else "")
-                     + (" (costly)" if setting else ""))
-            if e.get("spearman") is None:
-                lines.append(f"| {label} | {e['cells']} | - ({e.get('note', '')}) | - | {pub_text} | {src} |")
-            else:
-                sp, kt = e["spearman_ci95"], e["kendall_ci95"]
-                lines.append(f"| {label} | {e['cells']} | {e['spearman']:.3f} [{sp[0]:.3f}, {sp[1]:.3f}] | "
-                             f"{e['kendall']:.3f} [{kt[0]:.3f}, {kt[1]:.3f}] | {pub_text} | {src} |")
-            s1_rows.append([space, name, setting or "main", e["cells"], e.get("spearman"),
-                            *(e.get("spearman_ci95") or [None, None]), e.get("kendall"),
-                            *(e.get("kendall_ci95") or [None, None]), "ours", ""])
-        ps = res.get("pool_search")
-        if ps:
-            lines += ["", f"Pool search on these cells (NASWOT-style): {ps['seeds']} random pools of {ps['pool_size']} "
-                      f"cells, pick the best-scored; accuracy of the pick, mean +- std. Random pick "
-                      f"{ps['random']:.2f}, best in pool {ps['pool_best']:.2f}.", "",
-                      "| score | pick accuracy | pools |", "| --- | --- | ---: |"]
-            lines += [f"| {n} | {_fmt(v['mean'], 2)} +- {_fmt(v['std'], 2)} | {v['pools']} |"
-                      for n, v in ps["picks"].items()]
-        lines.append("")
-        _plot_scatter(out, res)
+        for mode, part in res["modes"].items():
+            costly = res["costly"] if mode == next(iter(res["modes"])) else None
+            lines += _section1_mode(space, mode, part, costly, res, s1_rows)
+            _plot_scatter(out, space, mode, part, costly)
+        for mode, why in res.get("modes_not_run", {}).items():
+            lines += [f"### {space}, {mode}: not run: {why}", ""]
     others = [p for p in PUBLISHED_CORRELATIONS if p["score"] not in SCORES]
     lines += ["Peers without an implementation here: " + "; ".join(
         f"{p['score']} on {p['space']}: {_pub_value(p)} ({p['source']})" for p in others), ""]
     for p in PUBLISHED_CORRELATIONS:
-        s1_rows.append([p["space"], p["score"], None, None, p["value"] if p["statistic"] == "spearman" else None,
+        s1_rows.append([p["space"], None, p["score"], None, None,
+                        p["value"] if p["statistic"] == "spearman" else None,
                         None, None, p["value"] if p["statistic"] == "kendall" else None, None, None,
                         _origin(p), p["source"]])
-    _write_csv(out / "section1.csv", ["space", "score", "setting", "cells", "spearman", "spearman_lo", "spearman_hi",
+    _write_csv(out / "section1.csv", ["space", "data", "score", "setting", "cells", "spearman", "spearman_lo",
+                                      "spearman_hi",
                                       "kendall", "kendall_lo", "kendall_hi", "origin", "source"], s1_rows)
 
     lines += ["## 2. Search", ""]
@@ -599,6 +586,50 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
     return text
 
 
+def _section1_mode(space: str, mode: str, part: dict, costly: dict | None, res: dict,
+                   s1_rows: list[list]) -> list[str]:
+    """Section 1's lines for one space and data mode (its correlation table and pool search); adds its CSV rows."""
+    sm = part["summary"]
+    lines = [f"### {space}, {mode} data: {sm['cells']} cells of `{sm['table']}`", "",
+             f"- accuracy: {sm['accuracy']}; data: {sm['data']}",
+             f"- networks: {json.dumps(sm['network'])}; batch {part['config']['batch_size']}, batch norm "
+             f"{part['config']['bn']} mode, ntk_trace with {part['config']['probes']} probes; device {sm['device']}; "
+             f"{sm['seconds_per_cell']['mean']:.2f} s per cell (all scores)",
+             f"- NAL log-likelihood: {res['nal_note']}"]
+    if costly:
+        cs = costly["summary"]
+        lines.append(f"- rows marked (costly): their own {cs['cells']} cells, networks {json.dumps(cs['network'])}, "
+                     f"batch {costly['config']['batch_size']}, ntk_trace {costly['config']['probes']}, "
+                     f"{cs['seconds_per_cell']['mean']:.2f} s per cell (one backward pass per example and logit)")
+    lines += ["", "| score | cells | Spearman [95% CI] | Kendall [95% CI] | published | source |",
+              "| --- | ---: | --- | --- | --- | --- |"]
+    entries = [(name, e, "") for name, e in part["correlations"].items()]
+    entries += [(name, e, "costly") for name, e in (costly or {}).get("correlations", {}).items()]
+    for name, e, setting in entries:
+        pub = [p for p in PUBLISHED_CORRELATIONS if p["score"] == name and p["space"] == space]
+        pub_text = "; ".join(_pub_value(p) for p in pub) or "-"
+        src = "; ".join(p["source"] for p in pub) or "-"
+        label = name + (" (lower is better)" if e.get("lower_is_better") else "") + (" (costly)" if setting else "")
+        if e.get("spearman") is None:
+            lines.append(f"| {label} | {e['cells']} | - ({e.get('note', '')}) | - | {pub_text} | {src} |")
+        else:
+            sp, kt = e["spearman_ci95"], e["kendall_ci95"]
+            lines.append(f"| {label} | {e['cells']} | {e['spearman']:.3f} [{sp[0]:.3f}, {sp[1]:.3f}] | "
+                         f"{e['kendall']:.3f} [{kt[0]:.3f}, {kt[1]:.3f}] | {pub_text} | {src} |")
+        s1_rows.append([space, mode, name, setting or "main", e["cells"], e.get("spearman"),
+                        *(e.get("spearman_ci95") or [None, None]), e.get("kendall"),
+                        *(e.get("kendall_ci95") or [None, None]), "ours", ""])
+    ps = part.get("pool_search")
+    if ps:
+        lines += ["", f"Pool search on these cells (NASWOT-style): {ps['seeds']} random pools of {ps['pool_size']} "
+                  f"cells, pick the best-scored; accuracy of the pick, mean +- std. Random pick "
+                  f"{ps['random']:.2f}, best in pool {ps['pool_best']:.2f}.", "",
+                  "| score | pick accuracy | pools |", "| --- | --- | ---: |"]
+        lines += [f"| {n} | {_fmt(v['mean'], 2)} +- {_fmt(v['std'], 2)} | {v['pools']} |"
+                  for n, v in ps["picks"].items()]
+    return lines + [""]
+
+
 def _section_result(out: pathlib.Path, section: int, space: str, not_run: dict[str, str],
                     lines: list[str]) -> dict | None:
     """The JSON of ``section`` for ``space`` in ``out``; when absent, appends the "not run" line (why) and gives None."""
@@ -641,8 +672,9 @@ def _save(fig: Any, path: pathlib.Path) -> None:
     plt.close(fig)
 
 
-def _plot_scatter(out: pathlib.Path, res: dict) -> None:
-    _save(scatter_figure(res), out / "plots" / f"section1_{res['space']}_scatter.png")
+def _plot_scatter(out: pathlib.Path, space: str, mode: str, part: dict, costly: dict | None) -> None:
+    _save(scatter_figure({"space": f"{space}, {mode} data", **part, "costly": costly}),
+          out / "plots" / f"section1_{space}_{mode}_scatter.png")
 
 
 def scatter_figure(res: dict) -> Any:

@@ -144,11 +144,18 @@ class SearchResult:
         }
 
     def table(self) -> str:
-        """The winners as a plain-text table."""
+        """The winners as a plain-text table; ties in the ranking score are marked "=" and explained below it."""
+        tied = {r for group in ties(self.winners, self.ranking_score) for r in group}
         headers = ["rank", "cell", self.ranking_score or "score", "params", "table acc %"]
-        rows = [[c.rank, c.summary, c.scores.get(self.ranking_score) if self.ranking_score else None,
-                 c.params, c.table_accuracy] for c in self.winners]
-        return report.format_table(headers, rows)
+        rows = [[f"{c.rank}=" if c.rank in tied else c.rank, c.summary,
+                 c.scores.get(self.ranking_score) if self.ranking_score else None, c.params, c.table_accuracy]
+                for c in self.winners]
+        text = report.format_table(headers, rows)
+        for group in ties(self.winners, self.ranking_score):
+            rule = (f"the smaller {TIE_BREAKERS[self.ranking_score]} first, then proposal order"
+                    if self.ranking_score in TIE_BREAKERS else "proposal order")
+            text += (f"\nranks {', '.join(map(str, group))} tie on {self.ranking_score}; ordered by {rule}")
+        return text
 
 
 # ----------------------------------------------------------------------------------------------- spaces ----
@@ -534,13 +541,36 @@ def _rank_scores(config: SearchConfig, cands: list[Candidate], key: jax.Array, q
     return config.method, config.method not in scores.LOWER_IS_BETTER
 
 
+#: Equal ranking scores are ordered by this score, smaller first, then by proposal order. NASI's R = T - mu max(0,
+#: T - nu) gives a trace above nu the same R as one below it (with mu = 2, 2 nu - T mirrors T): of two such
+#: candidates the one inside NASI's constraint (the smaller trace) ranks first.
+TIE_BREAKERS = {"nasi_penalized": "nasi_trace"}
+
+
 def _order(cands: list[Candidate], score: str | None, higher_better: bool) -> list[Candidate]:
+    """Best first by ``score``; ties by ``TIE_BREAKERS`` then proposal order; unscored candidates last."""
     if score is None:
         return list(cands)
     sign = -1.0 if higher_better else 1.0
+    tie = TIE_BREAKERS.get(score)
     scored = [(i, c) for i, c in enumerate(cands) if score in c.scores]
     unscored = [c for c in cands if score not in c.scores]  # unscorable="last": after the others, in proposal order
-    return [c for _, c in sorted(scored, key=lambda ic: (sign * ic[1].scores[score], ic[0]))] + unscored
+    return [c for _, c in sorted(scored, key=lambda ic: (sign * _tie_level(ic[1].scores[score]),
+                                                         ic[1].scores.get(tie, 0.0) if tie else 0.0, ic[0]))] + unscored
+
+
+def _tie_level(value: float) -> float:
+    """``value`` to 12 significant digits: scores equal but for float rounding (2 nu - T against T) tie."""
+    return float(f"{value:.12g}")
+
+
+def ties(cands: Sequence[Candidate], score: str | None) -> list[list[int]]:
+    """Groups of ranks (two or more) whose ``score`` is exactly equal, among ranked candidates."""
+    groups: dict[float, list[int]] = {}
+    for c in cands:
+        if score is not None and score in c.scores and c.rank is not None:
+            groups.setdefault(_tie_level(c.scores[score]), []).append(c.rank)
+    return [sorted(g) for g in groups.values() if len(g) > 1]
 
 
 def _supernet(config: SearchConfig, key: jax.Array, quiet: bool) -> tuple[list[Candidate], dict[str, Any]]:

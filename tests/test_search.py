@@ -165,6 +165,23 @@ def test_adding_or_reordering_candidates_changes_no_candidates_score():
         assert scores[c.key] == c.scores["nasi_trace"]
 
 
+def test_penalty_ties_are_broken_by_the_trace_and_shown():
+    traces = [1.0, 2.0, 3.0, 4.0]
+    nu = float(nasi_nal.scores.adaptive_nu(traces, 0.5))  # 2.5: R = 1, 2, 2, 1 (2 nu - T mirrors T above nu)
+    cands = [pipeline.Candidate(None, f"c{t}", f"c{t}", None,
+                                scores={"nasi_trace": t, "nasi_penalized": nasi_nal.scores.nasi_penalized(t, 2.0, nu)})
+             for t in reversed(traces)]  # proposal order puts the larger trace of each tied pair first
+    order = pipeline._order(cands, "nasi_penalized", True)
+    assert [c.scores["nasi_trace"] for c in order] == [2.0, 3.0, 1.0, 4.0]  # inside the constraint first
+    for rank, c in enumerate(order, 1):
+        c.rank = rank
+    assert pipeline.ties(order, "nasi_penalized") == [[1, 2], [3, 4]]
+    result = pipeline.SearchResult(pipeline.SearchConfig(), "nasi_penalized", order, order, {}, {})
+    text = result.table()
+    assert text.splitlines()[2].split()[0] == "1=" and "ranks 1, 2 tie on nasi_penalized" in text
+    assert "the smaller nasi_trace first" in text
+
+
 def test_masked_engine_ranks_by_the_masked_networks_scores():
     result = nasi_nal.search(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=3,
                              engine="masked")

@@ -133,22 +133,27 @@ def test_quick_nb201_structure_and_resume(tmp_path, reference_file):
     text = table.main(argv)
 
     s1 = json.loads((out / "section1" / "nb201.json").read_text())
-    assert len(s1["records"]) == table.QUICK.cells["nb201"]
-    assert all(0 < r["accuracy"] <= 100 for r in s1["records"])
-    params = s1["correlations"]["params"]
+    assert list(s1["modes"]) == ["gaussian-random"] and s1["bn"] == "train"  # no --images: no real-data mode
+    assert "no --images given" in s1["modes_not_run"]["real-real"] and "### nb201, real-real: not run" in text
+    part = s1["modes"]["gaussian-random"]
+    assert len(part["records"]) == table.QUICK.cells["nb201"]
+    assert all(0 < r["accuracy"] <= 100 for r in part["records"])
+    params = part["correlations"]["params"]
     assert params["cells"] == 3 and -1.0 <= params["spearman"] <= 1.0
-    assert s1["pool_search"]["pool_size"] == min(table.QUICK.candidates, 3)
-    assert s1["pool_search"]["picks"]["params"]["pools"] == table.QUICK.seeds
-    assert list(s1["correlations"]) == ["params"]  # the costly score is correlated on its own setting
+    assert part["pool_search"]["pool_size"] == min(table.QUICK.candidates, 3)
+    assert part["pool_search"]["picks"]["params"]["pools"] == table.QUICK.seeds
+    assert list(part["correlations"]) == ["params"]  # the costly score is correlated on its own setting
+    assert part["config"]["bn"] == "train" and part["config"]["probes"] == table.QUICK.probes
     costly = s1["costly"]
     assert costly["config"]["batch_size"] == table.QUICK.costly.batch_size and not costly["config"]["full"]
+    assert costly["config"]["probes"] == "exact"
     assert list(costly["correlations"]) == ["ntk_trace"] and costly["correlations"]["ntk_trace"]["cells"] == 3
     assert all(r["scores"]["ntk_trace"] > 0 for r in costly["records"])
     assert "| ntk_trace (costly) | 3 |" in text
     rows = _csv(out / "section1.csv")
     ours = [r for r in rows if r["origin"] == "ours"]
-    assert [(r["space"], r["score"], r["setting"]) for r in ours] == [("nb201", "params", "main"),
-                                                                      ("nb201", "ntk_trace", "costly")]
+    assert [(r["space"], r["data"], r["score"], r["setting"]) for r in ours] == [
+        ("nb201", "gaussian-random", "params", "main"), ("nb201", "gaussian-random", "ntk_trace", "costly")]
     assert any(r["origin"].startswith("published") and r["score"] == "synflow" for r in rows)
 
     s2 = json.loads((out / "section2" / "nb201.json").read_text())
@@ -167,7 +172,7 @@ def test_quick_nb201_structure_and_resume(tmp_path, reference_file):
         pool = [c["table_accuracy"] for c in result["candidates"]]
         assert result["winners"][0]["table_accuracy"] <= max(pool)
     assert "| random | sampling order |" in text and "| TE-NAS | nb201 | 93.9 +- 0.47 (secondary source) |" in text
-    for png in ("section1_nb201_scatter.png", "section2_nb201_picks.png"):
+    for png in ("section1_nb201_gaussian-random_scatter.png", "section2_nb201_picks.png"):
         assert (out / "plots" / png).read_bytes()[:8] == PNG
     assert "### nb101: not run" in text
 
@@ -177,7 +182,8 @@ def test_quick_nb201_structure_and_resume(tmp_path, reference_file):
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert json.loads((out / "section2" / "nb201.json").read_text())["methods"]["random"]["picks"] == \
         s2["methods"]["random"]["picks"]
-    assert json.loads((out / "section1" / "nb201.json").read_text())["correlations"] == s1["correlations"]
+    again = json.loads((out / "section1" / "nb201.json").read_text())["modes"]["gaussian-random"]
+    assert (again["correlations"], again["records"]) == (part["correlations"], part["records"])
 
 
 @pytest.mark.slow
@@ -193,7 +199,9 @@ def test_quick_mode_every_section(tmp_path, reference_file):
                        str(tmp_path / "runs")])
     assert "not run" not in text
     s1 = json.loads((out / "section1" / "nb101.json").read_text())
-    assert set(s1["correlations"]) == {*table.QUICK.scores, table.NAL_SCORE}
+    assert list(s1["modes"]) == ["real-real", "gaussian-random"]
+    for part in s1["modes"].values():
+        assert set(part["correlations"]) == {*table.QUICK.scores, table.NAL_SCORE}
     assert set(s1["costly"]["correlations"]) == set(table.QUICK.costly.scores)
     for space in ("nb201", "nb101"):
         s2 = json.loads((out / "section2" / f"{space}.json").read_text())

@@ -2,9 +2,9 @@
 
 Full size is the benchmark's own training network (NAS-Bench-101: 128 stem channels, 3 x 3 cells; NAS-Bench-201:
 16 channels, 3 x 5 cells; DARTS CIFAR-10: 36 channels, 20 cells, auxiliary head, drop path 0.2). The proxy keeps
-the cell and the macro skeleton (stages, reductions) but shrinks width and depth, for scoring many cells at
-initialization (NTK trace, NASWOT, synflow) on a CPU or a small accelerator budget. Proxy scores rank cells; they
-are not the full networks' scores.
+the cell and the macro skeleton (stages, reductions) but shrinks it, for scoring many cells at initialization on a
+CPU or a small accelerator budget: the cheapest size measured to rank NAS-Bench cells as the full network does
+(``benchmarks/proxy_sizes.py``). Proxy scores rank cells; they are not the full networks' scores.
 
 Example:
     >>> from nasi_nal.spaces import darts
@@ -38,8 +38,8 @@ PROXY_CONFIGS: dict[str, dict[str, Any]] = {
         cells_per_stack=1,  # benchmark 3
     ),
     "nb201": dict(
-        channels=16,  # as the benchmark (16, 32, 64 over the stages): the cost is in depth, not width
-        cells_per_stage=1,  # benchmark 5
+        channels=8,  # benchmark 16; the full depth keeps the gradient scores' ranking, which depth-1 and -2 proxies
+        cells_per_stage=5,  # lose (benchmarks/results/proxy_sizes_nb201_real-real.md)
     ),
     "darts": dict(
         channels=16,  # benchmark 36; the width of DARTS' own search supernet
