@@ -56,12 +56,13 @@ import correlation  # noqa: E402  (benchmarks/ is a folder of scripts, not a pac
 
 from nasi_nal import pipeline, report  # noqa: E402
 from nasi_nal.errors import NasiNalError  # noqa: E402
-from nasi_nal.scores import LOWER_IS_BETTER, SCORES  # noqa: E402
+from nasi_nal.scores import LOWER_IS_BETTER, SCORES, ensemble  # noqa: E402
 
 SPACES = ("nb201", "nb101")  # spaces with a tabular benchmark; DARTS winners are judged by training (section 3)
 DATA_NAMES = {"nb201": "nb201_cifar10.csv", "nb101": "nb101_cifar10_sample20001.npz",
               "images": "cifar10_exact_first1017.npz"}
 NAL_SCORE = "nal_log_prob"  # the GAT's log P(ops) + log P(edges | ops), NB101 cells only
+ENSEMBLE = "ensemble"  # the combined ranker, computed over each run's cells
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,6 +238,9 @@ def section1(space: str, table: pathlib.Path, images: pathlib.Path | None, setti
                           settings.batch_size, full, progress, workers, inputs, targets, settings.probes)
         if space == "nb101":
             part["correlations"][NAL_SCORE], nal_note = _nal_correlation(table, part["records"], settings.seed)
+        ensemble_entry = _ensemble(space, part["records"], settings.seed)
+        if ensemble_entry is not None:
+            part["correlations"][ENSEMBLE] = ensemble_entry
         part["pool_search"] = pool_search(part["records"], list(part["correlations"]), settings.candidates,
                                           settings.seeds)
         modes[name] = part
@@ -313,6 +317,22 @@ def _cached_table(space: str, table: pathlib.Path) -> tuple:
     if key not in _TABLES:
         _TABLES[key] = correlation.load_table(space, table)
     return _TABLES[key]
+
+
+def _ensemble(space: str, records: list[dict], seed: int) -> dict[str, Any] | None:
+    """The ``ensemble`` ranker over these records (``nasi_nal.scores.ensemble``: AZ-NAS's log-rank sum of its
+    members, plus the NAL log-likelihood on NB101, where the population is the cells the GAT never saw): each
+    record's value, and its correlation; None when the records lack a member."""
+    members = list(ensemble.members(space)) + ([NAL_SCORE] if space == "nb101" else [])
+    ranked = [r for r in records if all(m in r["scores"] for m in members)]
+    if not ranked:
+        return None
+    values = ensemble.log_rank_sum({m: [r["scores"][m] for r in ranked] for m in members}, LOWER_IS_BETTER)
+    for r, v in zip(ranked, values):
+        r["scores"][ENSEMBLE] = float(v)
+    entry = correlation.summarize(ranked, [ENSEMBLE], seed)[ENSEMBLE]
+    entry["members"] = members
+    return entry
 
 
 def _nal_correlation(table: pathlib.Path, records: list[dict], seed: int) -> tuple[dict, str]:

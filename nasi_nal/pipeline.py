@@ -39,12 +39,13 @@ import numpy as np
 from nasi_nal import report, scores
 from nasi_nal.errors import NasiNalError
 from nasi_nal.networks import build, count_params
+from nasi_nal.scores import ensemble
 from nasi_nal.scores.common import check_bn, check_probes, draw_keys
 from nasi_nal.spaces import darts, nb101, nb201
 
 SCHEMA = "nasi_nal.search/1"
 SPACES = ("nb101", "nb201", "darts")
-METHODS = ("nal+nasi", "nal", "nasi", "random")
+METHODS = ("nal+nasi", "nal", "nasi", "ensemble", "random")
 DATA_MODES = ("gaussian", "cifar10")
 MASKED_PER_CALL = 64  # cells per compiled call of the masked engine
 SCORING_BATCH = 16  # default batch of the per-cell scores: small, as every candidate compiles its own network
@@ -286,7 +287,7 @@ def _validate(config: SearchConfig) -> None:
         raise NasiNalError(f"--top-k {config.top_k} must lie between 1 and --candidates ({config.candidates})")
     if config.unscorable not in ("fail", "last"):
         raise NasiNalError(f"--unscorable {config.unscorable!r}: choose 'fail' or 'last'")
-    scores.choose(config.space, [_ranking_input(config)] if _ranking_input(config) else [], engine=config.engine)
+    scores.choose(config.space, _computed(config), engine=config.engine)
     check_bn(config.bn)
     check_probes(config.probes)
     draw_keys(jax.random.PRNGKey(0), config.inits)
@@ -423,34 +424,38 @@ def _proposals(config: SearchConfig, rng: np.random.Generator) -> tuple[list[Can
     return list(seen.values()), {"proposer": "uniform sampling", "samples_drawn": tries}
 
 
-def _ranking_input(config: SearchConfig) -> str | None:
-    """The score the method computes for every candidate (None: the method scores no network)."""
-    if config.method in scores.SCORES:
-        return config.method
-    if config.method == "nal+nasi" or (config.method == "nasi" and config.space == "nb101"):
-        return "nasi_trace"
-    return None
+def _computed(config: SearchConfig) -> list[str]:
+    """The scores the method computes for every candidate (empty: the method scores no network)."""
+    if config.method in ("nal+nasi", "ensemble"):
+        return list(ensemble.members(config.space))
+    if config.method == "nasi" and config.space == "nb101":
+        return ["nasi_trace"]
+    return [config.method] if config.method in scores.SCORES else []
 
 
-def _score_all(config: SearchConfig, cands: list[Candidate], score: str, key: jax.Array,
-               quiet: bool) -> dict[str, list[str]]:
-    """Scores ``score`` of every candidate (its variables drawn from (seed, its key)); returns the engine plan."""
+def _score_all(config: SearchConfig, cands: list[Candidate], names: Sequence[str], key: jax.Array, quiet: bool,
+               required: Sequence[str]) -> dict[str, list[str]]:
+    """Scores ``names`` of every candidate (its variables drawn from (seed, its key)); returns the engine plan.
+
+    A candidate that a ``required`` score fails on stops the search, or with ``unscorable="last"`` keeps the error
+    and ranks last; other failures are kept in the candidate's ``errors``.
+    """
     from tqdm.auto import tqdm
 
     batch = _scoring_batch(config, key)
-    plan = scores.choose(config.space, [score], engine=config.engine)
+    plan = scores.choose(config.space, names, engine=config.engine)
     models = [build(config.space, c.cell, proxy=True) for c in cands]
     results = scores.iter_scores(
-        models, batch, [score], [scores.cell_key(config.seed, c.key) for c in cands], bn=config.bn,
+        models, batch, names, [scores.cell_key(config.seed, c.key) for c in cands], bn=config.bn,
         probes=config.probes, inits=config.inits, engine=config.engine, per_call=min(MASKED_PER_CALL, len(cands)),
         cell_names=[c.summary for c in cands])
-    for cand, result in zip(tqdm(cands, desc=f"scoring ({score})", disable=quiet, unit="cell"), results):
-        if score in result.errors and config.unscorable == "fail":
-            raise NasiNalError(f"{result.errors[score]} (--unscorable last ranks such cells last instead)")
-        if score in result.errors:
-            cand.errors[score] = result.errors[score]
-        else:
-            cand.scores[score] = result.values[score]
+    label = ", ".join(names) if len(names) < 3 else f"{len(names)} scores"
+    for cand, result in zip(tqdm(cands, desc=f"scoring ({label})", disable=quiet, unit="cell"), results):
+        failed = [n for n in required if n in result.errors]
+        if failed and config.unscorable == "fail":
+            raise NasiNalError(f"{result.errors[failed[0]]} (--unscorable last ranks such cells last instead)")
+        cand.errors.update(result.errors)
+        cand.scores.update(result.values)
     return plan
 
 
@@ -515,30 +520,59 @@ def _rank_scores(config: SearchConfig, cands: list[Candidate], key: jax.Array, q
     if config.method == "random":
         return None, True
     if config.method == "nal":
-        user = [c for c in cands if c.proposal_log_prob is None]  # --cell cells: score them under the same model
-        if user:
-            from nasi_nal import nal
-
-            logp = nal.cell_log_likelihood(nal.load_pretrained(), [c.cell for c in user], include_ops=True)
-            for c, lp in zip(user, logp):
-                c.proposal_log_prob = float(lp)
-        for c in cands:
-            c.scores["nal_log_prob"] = c.proposal_log_prob
+        _nal_log_probs(cands)
         return "nal_log_prob", True
+    names = _computed(config)
+    if config.method == "ensemble":
+        details["engines"] = _score_all(config, cands, names, key, quiet, required=())
+        _ensemble(cands, names, details)
+        return "ensemble", True
     if config.method in ("nal+nasi", "nasi"):
-        details["engines"] = _score_all(config, cands, "nasi_trace", key, quiet)
-        scored = [c for c in cands if "nasi_trace" in c.scores]
-        if not scored:
-            raise NasiNalError("no candidate has a NASI trace (see each candidate's errors): nothing to rank")
-        traces = np.array([c.scores["nasi_trace"] for c in scored])
-        nu = config.nu if config.nu is not None else scores.adaptive_nu(traces, config.nu_quantile)
-        details.update(mu=config.mu, nu=nu, nu_rule="fixed" if config.nu is not None
-                       else f"adaptive: quantile {config.nu_quantile} of the candidates' NASI traces")
-        for c in scored:
-            c.scores["nasi_penalized"] = float(scores.nasi_penalized(c.scores["nasi_trace"], config.mu, nu))
-        return "nasi_penalized", True
-    details["engines"] = _score_all(config, cands, config.method, key, quiet)
+        details["engines"] = _score_all(config, cands, names, key, quiet, required=("nasi_trace",))
+        _nasi_objective(config, cands, details)
+        if config.method == "nasi":
+            return "nasi_penalized", True
+        _ensemble(cands, ["nasi_penalized" if n == "nasi_trace" else n for n in names]
+                  + (["nal_log_prob"] if config.space == "nb101" else []), details)
+        return "ensemble", True
+    details["engines"] = _score_all(config, cands, names, key, quiet, required=names)
     return config.method, config.method not in scores.LOWER_IS_BETTER
+
+
+def _nal_log_probs(cands: list[Candidate]) -> None:
+    """``nal_log_prob``: the GAT's log-probability of each NB101 candidate (``--cell`` cells scored by it too)."""
+    user = [c for c in cands if c.proposal_log_prob is None]
+    if user:
+        from nasi_nal import nal
+
+        logp = nal.cell_log_likelihood(nal.load_pretrained(), [c.cell for c in user], include_ops=True)
+        for c, lp in zip(user, logp):
+            c.proposal_log_prob = float(lp)
+    for c in cands:
+        c.scores["nal_log_prob"] = c.proposal_log_prob
+
+
+def _nasi_objective(config: SearchConfig, cands: list[Candidate], details: dict[str, Any]) -> None:
+    """NASI's penalised trace R of every candidate with a trace (nu fixed, or the candidates' quantile)."""
+    scored = [c for c in cands if "nasi_trace" in c.scores]
+    if not scored:
+        raise NasiNalError("no candidate has a NASI trace (see each candidate's errors): nothing to rank")
+    traces = np.array([c.scores["nasi_trace"] for c in scored])
+    nu = config.nu if config.nu is not None else scores.adaptive_nu(traces, config.nu_quantile)
+    details.update(mu=config.mu, nu=nu, nu_rule="fixed" if config.nu is not None
+                   else f"adaptive: quantile {config.nu_quantile} of the candidates' NASI traces")
+    for c in scored:
+        c.scores["nasi_penalized"] = float(scores.nasi_penalized(c.scores["nasi_trace"], config.mu, nu))
+
+
+def _ensemble(cands: list[Candidate], members: Sequence[str], details: dict[str, Any]) -> None:
+    """Each candidate's ``ensemble`` score: AZ-NAS's log-rank sum of ``members`` over these candidates."""
+    if "nal_log_prob" in members:
+        _nal_log_probs(cands)
+    values = ensemble.log_rank_sum({m: [c.scores.get(m) for c in cands] for m in members}, scores.LOWER_IS_BETTER)
+    for c, v in zip(cands, values):
+        c.scores["ensemble"] = float(v)
+    details["ensemble_members"] = list(members)
 
 
 #: Equal ranking scores are ordered by this score, smaller first, then by proposal order. NASI's R = T - mu max(0,

@@ -23,7 +23,7 @@ def _tiny(arch: str) -> NB201Network:
 
 def test_every_score_is_defined_once_with_what_it_needs():
     assert set(SCORES) == {"ntk_trace", "nasi_trace", "ntk_cond", "params", "flops", "grad_norm", "snip", "synflow",
-                           "jacob_cov", "nwot"}
+                           "jacob_cov", "nwot", "expressivity", "progressivity", "trainability"}
     quantities = {v for k, v in vars(definitions.Quantity).items() if not k.startswith("_")}
     for name, score in SCORES.items():
         assert score.name == name and score.needs in quantities and score.reference
@@ -80,3 +80,69 @@ def test_a_cells_scores_do_not_depend_on_its_neighbours_and_inits_average_draws(
     assert draws[0] == alone[CELLS[0]]
     for n in names:
         assert averaged[n] == pytest.approx(np.mean([d[n] for d in draws]), rel=1e-12)
+
+
+def test_stage_scores_follow_azs_definitions():
+    rng = np.random.default_rng(0)
+    g = rng.choice([-1.0, 1.0], (2, 4, 4, 3))
+    assert definitions.stage_jacobian_score(g, g) == -np.inf  # an identity stage
+    assert definitions.stage_jacobian_score(g.copy() * 1.0 + 0.0, g) == -np.inf
+    # a stage that scales its input by c: E[g_in g_out^T] = c * E[g g^T], largest singular value ~ c
+    for c in (0.5, 2.0):
+        s = np.linalg.svd(c * g.reshape(-1, 3).T @ g.reshape(-1, 3) / 32, compute_uv=False).max()
+        assert definitions.stage_jacobian_score(c * g, g) == pytest.approx(-s - 1 / (s + 1e-6) + 2)
+    # a down-sampling stage: the input's 2x2 pixels are unshuffled into channels before the product
+    wide = rng.normal(size=(2, 8, 8, 3))
+    assert np.isfinite(definitions.stage_jacobian_score(wide, g))
+    assert definitions.stage_jacobian_score(None, g) < -1e5  # no path: zero pull-back, as AZ-NAS's x * 0
+    x = rng.normal(size=(50, 8, 8, 3)) * np.array([1.0, 1.0, 1e-9])  # two of three channel directions used
+    assert definitions.feature_entropy(x) == pytest.approx(np.log(2), abs=0.02)
+    assert definitions.feature_entropy(rng.normal(size=(50, 8, 8, 3))) == pytest.approx(np.log(3), abs=0.02)
+
+
+@pytest.mark.parametrize("bn", ["train", "eval"])
+def test_the_tapes_stage_features_and_pullbacks_are_the_networks(bn):
+    from nasi_nal.networks.nb201 import NB201Cell
+    from nasi_nal.networks.ops import ResNetBasicblock
+    from nasi_nal.networks.tape import tape
+    from nasi_nal.scores import blockwise
+    from nasi_nal.scores.common import forward
+
+    model = _tiny(CELLS[0])
+    batch = make_batch(jax.random.PRNGKey(0), 4, inputs="gaussian", targets="random")
+    variables = blockwise.init_variables(model, jax.random.PRNGKey(1))
+    t = tape(model)
+    fwd = blockwise._run_forward(t, variables, batch.inputs, bn, pullback=True, codes=False)
+    stages = (NB201Cell, ResNetBasicblock)
+    _, state = model.apply(variables, batch.inputs, train=bn == "train", mutable=["intermediates", "batch_stats"],
+                           capture_intermediates=lambda m, name: isinstance(m, stages) and name == "__call__")
+    outputs = [leaf for leaf in jax.tree_util.tree_leaves(state["intermediates"])]
+    assert len(t.features) == 1 + len(outputs) == 3 * model.cells_per_stage + 3
+    for node in t.features[1:]:  # the captured leaves come sorted by module name: match each node to one of them
+        assert any(o.shape == fwd.nodes[node].shape and np.allclose(fwd.nodes[node], o, rtol=1e-5, atol=1e-6)
+                   for o in outputs)
+    # the pull-back through one cell is that cell's VJP
+    cell = NB201Cell(model.arch, model.channels)
+    cell_vars = {c: v["stage0_cell0"] for c, v in variables.items() if "stage0_cell0" in v}
+    into, out = t.features[0], t.features[1]
+    y, vjp = jax.vjp(lambda x: forward(cell, cell_vars, x, bn)[0], fwd.nodes[into])
+    np.testing.assert_allclose(y, fwd.nodes[out], rtol=1e-5, atol=1e-6)
+    g = jax.random.rademacher(jax.random.PRNGKey(2), y.shape, np.float32)
+    g_in, _ = blockwise._run_backward(t, fwd.pullbacks, g, params=False, start=out, stop=into)
+    np.testing.assert_allclose(g_in, vjp(g)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_the_ensemble_sums_log_ranks_and_ranks_failures_lowest():
+    from nasi_nal.scores import ensemble
+
+    np.testing.assert_array_equal(ensemble.ranks([3.0, 1.0, 2.0, 2.0]), [4.0, 1.0, 2.5, 2.5])
+    np.testing.assert_array_equal(ensemble.ranks([3.0, None, float("nan"), 5.0]), [3.0, 1.5, 1.5, 4.0])
+    np.testing.assert_array_equal(ensemble.ranks([3.0, 1.0], higher_is_better=False), [1.0, 2.0])
+    total = ensemble.log_rank_sum({"a": [1.0, 2.0, 3.0], "ntk_cond": [1.0, 2.0, 3.0]}, {"ntk_cond"})
+    np.testing.assert_allclose(total, np.log([1 / 3, 2 / 3, 1.0]) + np.log([1.0, 2 / 3, 1 / 3]))
+    with pytest.raises(ScoringConfigError, match="different numbers"):
+        ensemble.log_rank_sum({"a": [1.0], "b": [1.0, 2.0]})
+    assert ensemble.members("darts") == tuple(m for m in ensemble.MEMBERS if m not in definitions.STAGE_SCORES)
+    assert set(ensemble.members("nb201")) <= set(SCORES)
+    with pytest.raises(ScoringConfigError, match="laid out as stages"):
+        choose("darts", ["expressivity"])

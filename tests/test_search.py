@@ -214,14 +214,22 @@ def test_unscorable_candidates_fail_or_rank_last():
     assert all("jacob_cov" in c.scores for c in result.candidates[:-1])
 
 
-def test_default_method_on_nb101_ranks_nal_proposals_by_nasi():
+def test_default_method_on_nb101_ranks_nal_proposals_by_nasi_in_the_ensemble():
+    from nasi_nal.scores import ensemble
+
     result = nasi_nal.search(candidates=3, top_k=2, batch_size=4)
-    assert result.config.space == "nb101" and result.ranking_score == "nasi_penalized"
+    assert result.config.space == "nb101" and result.ranking_score == "ensemble"
     assert all(c.proposal_log_prob is not None for c in result.candidates)
     assert result.details["nu"] > 0 and result.details["mu"] == 2.0
+    members = result.details["ensemble_members"]
+    assert members[0] == "nasi_penalized" and members[-1] == "nal_log_prob" and "nasi_trace" not in members
     for c in result.candidates:
         trace, nu, mu = c.scores["nasi_trace"], result.details["nu"], result.details["mu"]
         assert c.scores["nasi_penalized"] == pytest.approx(trace - mu * max(0.0, trace - nu))
+    expected = ensemble.log_rank_sum({m: [c.scores.get(m) for c in result.candidates] for m in members})
+    assert [c.scores["ensemble"] for c in result.candidates] == pytest.approx(list(expected))
+    assert [c.scores["ensemble"] for c in result.candidates] == sorted(
+        (c.scores["ensemble"] for c in result.candidates), reverse=True)
 
 
 @pytest.mark.parametrize("space", ["nb201", "darts"])

@@ -44,10 +44,15 @@ class Step(NamedTuple):
 
 
 class Tape(NamedTuple):
-    """A network as steps in topological order; node 0 is the input, the last node the logits."""
+    """A network as steps in topological order; node 0 is the input, the last node the logits.
+
+    ``features``: the nodes holding the stage features, in order -- the stem's output and the output of every cell
+    and reduction block (AZ-NAS's "cell features", the inputs of its expressivity and trainability scores).
+    """
 
     steps: tuple[Step, ...]
     num_nodes: int
+    features: tuple[int, ...] = ()
 
 
 def supports(model: nn.Module) -> bool:
@@ -70,19 +75,21 @@ def _nb201_tape(model: NB201Network) -> Tape:
     """``tiny_network``'s layers in order: stem, 3 stages of cells (one step per edge) with reductions, head."""
     kw = dict(dtype=model.dtype, batch_norm=model.batch_norm)
     steps = [Step(NB201Stem(model.channels, **kw), (), 0, 1, ("stem_conv", "stem_bn"))]
-    node = 1
+    node, outputs = 1, [1]
     for stage in range(3):
         features = model.channels * 2 ** stage
         if stage > 0:
             steps.append(Step(ResNetBasicblock(features, **kw), (f"reduction_{stage}",), node, node + 1))
             node += 1
+            outputs.append(node)
         for i in range(model.cells_per_stage):
             for (to, source), op in zip(nb201_space.EDGES, model.arch.ops):
                 block = {"none": "zero", "skip_connect": "identity"}.get(op) or nb201_op(op, features, **kw)
                 steps.append(Step(block, (f"stage{stage}_cell{i}", f"edge_{source}_{to}"), node + source, node + to))
             node += nb201_space.NUM_NODES - 1
+            outputs.append(node)
     steps.append(Step(NB201Head(model.num_classes, **kw), (), node, node + 1, ("last_bn", "classifier")))
-    return Tape(tuple(steps), node + 2)
+    return Tape(tuple(steps), node + 2, tuple(outputs))
 
 
 class Truncate(nn.Module):
@@ -127,6 +134,7 @@ def _nb101_tape(model: nb101_net.NB101Network) -> Tape:
     kw = dict(batch_norm=model.batch_norm, dtype=model.dtype)
     steps = [Step(nb101_net.ConvBNReLU(model.stem_channels, 3, **kw), ("stem",), 0, 1)]
     node, in_channels, channels = 1, model.stem_channels, model.stem_channels
+    outputs = [1]
     for stack in range(model.num_stacks):
         if stack > 0:
             steps.append(Step(MaxPool2x2(), (f"downsample_{stack}",), node, node + 1))
@@ -160,8 +168,9 @@ def _nb101_tape(model: nb101_net.NB101Network) -> Tape:
                 steps.append(Step(nb101_net.ConvBNReLU(channels, 1, **kw), (scope, "output_projection"), cell_in,
                                   node))
             in_channels = channels
+            outputs.append(node)
     steps.append(Step(nb101_net.NB101Head(model.num_classes, model.dtype), (), node, node + 1, ("logits",)))
-    return Tape(tuple(steps), node + 2)
+    return Tape(tuple(steps), node + 2, tuple(outputs))
 
 
 def block_variables(variables: Any, step: Step) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from nasi_nal.scores.common import (
     hamming_kernels,
     loss_cotangent,
     probe_vectors,
+    stage_cotangent,
     tree_sq_norm,
 )
 from nasi_nal.scores.data import Batch
@@ -118,6 +119,7 @@ class _Forward(NamedTuple):
     pullbacks: list[Any]  # per step: its VJP, or None
     kernels: list[jax.Array]  # ReLU-code kernels per block that has ReLUs
     macs: int  # multiply-accumulates of the whole batch
+    nodes: list[Any]  # every node's value
 
 
 def _run_forward(t: Tape, variables: Variables, x: jax.Array, bn: str, *, pullback: bool, codes: bool,
@@ -142,19 +144,23 @@ def _run_forward(t: Tape, variables: Variables, x: jax.Array, bn: str, *, pullba
             if macs:
                 total_macs += _block_macs(step.block, block_vars, src)
         nodes[step.dst] = y if nodes[step.dst] is None else nodes[step.dst] + y
-    return _Forward(nodes[-1], pullbacks, kernels, total_macs)
+    return _Forward(nodes[-1], pullbacks, kernels, total_macs, nodes)
 
 
-def _run_backward(t: Tape, pullbacks: list[Any], cotangent: jax.Array, *,
-                  params: bool) -> tuple[jax.Array | None, dict[int, Any]]:
-    """Chains the steps' VJPs from the logits' cotangent; (input cotangent, parameter cotangents by step).
+def _run_backward(t: Tape, pullbacks: list[Any], cotangent: jax.Array, *, params: bool, start: int | None = None,
+                  stop: int = 0) -> tuple[jax.Array | None, dict[int, Any]]:
+    """Chains the steps' VJPs from a cotangent of node ``start`` (default: the logits) back to node ``stop``
+    (default: the input); (cotangent of node ``stop``, parameter cotangents by step).
 
-    The input cotangent is None when no path joins the input to the logits (an all-``none`` cell)."""
+    The returned cotangent is None when no path joins the two nodes (an all-``none`` cell)."""
+    start = t.num_nodes - 1 if start is None else start
     cts: list[Any] = [None] * t.num_nodes
-    cts[-1] = cotangent
+    cts[start] = cotangent
     grads: dict[int, Any] = {}
     for i in reversed(range(len(t.steps))):
         step = t.steps[i]
+        if step.dst > start or step.src < stop:
+            continue
         ct = cts[step.dst]
         if ct is None or step.block == "zero":
             continue
@@ -165,7 +171,7 @@ def _run_backward(t: Tape, pullbacks: list[Any], cotangent: jax.Array, *,
         else:
             dx = _pull_input(pullbacks[i], ct)
         cts[step.src] = dx if cts[step.src] is None else cts[step.src] + dx
-    return cts[0], grads
+    return cts[stop], grads
 
 
 _MACS: dict[tuple, int] = {}
@@ -250,6 +256,17 @@ def _example_gradients(t: Tape, variables: Variables, x: jax.Array, fwd: _Forwar
     return np.stack(rows)
 
 
+def _stage_jacobian_scores(t: Tape, fwd: _Forward, key: jax.Array) -> np.ndarray:
+    """AZ-NAS's trainability per pair of consecutive stages, last pair first (as its reference code loops)."""
+    values = []
+    for j in reversed(range(1, len(t.features))):
+        out, into = t.features[j], t.features[j - 1]
+        g_out = stage_cotangent(key, j, fwd.nodes[out].shape)
+        g_in, _ = _run_backward(t, fwd.pullbacks, g_out, params=False, start=out, stop=into)
+        values.append(definitions.stage_jacobian_score(g_in, g_out))
+    return np.asarray(values, np.float64)
+
+
 def _input_gradient(t: Tape, fwd: _Forward, x: jax.Array) -> jax.Array:
     """d (sum of logits) / d x; zeros when no path joins the input to the logits (an all-``none`` cell)."""
     dx, _ = _run_backward(t, fwd.pullbacks, jnp.ones_like(fwd.logits), params=False)
@@ -284,10 +301,11 @@ def score_cell(
 ) -> tuple[Variables, CellScores]:
     """Scores ``names`` of one NB201/NB101 network blockwise; returns (variables, CellScores).
 
-    One forward pass serves every score (with pullbacks when a gradient is needed, ReLU codes for ``nwot``), then
-    one backward pass per cotangent: the loss's (``grad_norm``, ``snip``, ``nasi_trace``), the summed logits' to
-    the input (``jacob_cov``), one per NTK probe (``ntk_trace``; N * K with ``probes="exact"``), one per example
-    (``ntk_cond``). ``variables=None`` draws them with :func:`init_variables` from ``key``, which also seeds the NTK
+    One forward pass serves every score (with pullbacks when a gradient is needed, ReLU codes for ``nwot``, the
+    stage features for ``expressivity`` and ``progressivity``), then one backward pass per cotangent: the loss's
+    (``grad_norm``, ``snip``, ``nasi_trace``), the summed logits' to the input (``jacob_cov``), one per NTK probe
+    (``ntk_trace``; N * K with ``probes="exact"``), one per example (``ntk_cond``), one through each stage
+    (``trainability``). ``variables=None`` draws them with :func:`init_variables` from ``key``, which also seeds the NTK
     probes. Arguments and failures as ``nasi_nal.scores.joint.score_cell``.
     """
     names = definitions.check_names(names)
@@ -300,9 +318,10 @@ def score_cell(
         variables = init_variables(model, key, batch.inputs.shape[1:])
     needs = {definitions.get(n).needs for n in names}
     x, n = batch.inputs, batch.inputs.shape[0]
-    backward = {Quantity.LOSS_GRAD, Quantity.NTK_TRACE, Quantity.NTK_GRAM, Quantity.INPUT_GRAD}
+    backward = {Quantity.LOSS_GRAD, Quantity.NTK_TRACE, Quantity.NTK_GRAM, Quantity.INPUT_GRAD,
+                Quantity.STAGE_JACOBIANS}
     fwd = None
-    if needs & (backward | {Quantity.RELU_CODES, Quantity.FLOPS}):
+    if needs & (backward | {Quantity.RELU_CODES, Quantity.FLOPS, Quantity.STAGE_FEATURES}):
         fwd = _run_forward(t, variables, x, bn, pullback=bool(needs & backward), codes=Quantity.RELU_CODES in needs,
                            macs=Quantity.FLOPS in needs)
     reduced: dict[str, Any] = {}
@@ -323,6 +342,10 @@ def score_cell(
             reduced[s] = np.stack([np.asarray(k) for k in fwd.kernels])
         elif quantity == Quantity.SYNFLOW:
             reduced[s] = synflow_reduced(model, variables, x.shape[1:])
+        elif quantity == Quantity.STAGE_FEATURES:
+            reduced[s] = np.asarray([definitions.feature_entropy(fwd.nodes[f]) for f in t.features])
+        elif quantity == Quantity.STAGE_JACOBIANS:
+            reduced[s] = _stage_jacobian_scores(t, fwd, key)
         elif quantity == Quantity.PARAMS:
             reduced[s] = num_params(variables["params"])
         elif quantity == Quantity.FLOPS:

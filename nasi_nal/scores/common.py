@@ -35,6 +35,7 @@ DEFAULT_BN = "train"
 #: ``probes`` settings of the NTK trace: a number of Rademacher probes, or "exact".
 DEFAULT_PROBES = 8
 _PROBE_STREAM = 0x50524F42  # folded into a draw's key for its probe vectors
+_STAGE_STREAM = 0x53544147  # ... and for its stage cotangents
 
 
 class CellScores(NamedTuple):
@@ -141,6 +142,12 @@ def draw_keys(key: jax.Array, inits: int) -> list[jax.Array]:
 def probe_vectors(key: jax.Array, probes: int, shape: tuple[int, ...]) -> jax.Array:
     """``probes`` Rademacher vectors (+-1) of ``shape`` (the batch's outputs), drawn from the draw's ``key``."""
     return jax.random.rademacher(jax.random.fold_in(key, _PROBE_STREAM), (probes, *shape), jnp.float32)
+
+
+def stage_cotangent(key: jax.Array, stage: int, shape: tuple[int, ...]) -> jax.Array:
+    """The Rademacher cotangent of stage ``stage``'s output (AZ-NAS's trainability), drawn from the draw's ``key``."""
+    return jax.random.rademacher(jax.random.fold_in(jax.random.fold_in(key, _STAGE_STREAM), stage), shape,
+                                 jnp.float32)
 
 
 def check_finite(value: float | np.ndarray, score: str, name: str | None) -> float:

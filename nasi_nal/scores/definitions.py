@@ -16,7 +16,12 @@ The quantities, for the batch function F(theta, X) -> (N, K) in the chosen batch
 * ``input_grad``: d(sum of F)/dX, (N, D);
 * ``relu_codes``: the (L, N, N) NASWOT Hamming kernels of the L ReLU layers;
 * ``synflow``: (|theta|, dR/d|theta|) of the network without BN in float64, R the sum of its outputs on ones;
+* ``stage_features``: the entropy of each stage feature's channel spectrum (AZ-NAS's expressivity, per stage);
+* ``stage_jacobians``: for each pair of consecutive stages, the largest singular value of the channel map
+  E[g_in g_out^T] of a Rademacher cotangent g_out pulled back through the stage (AZ-NAS's trainability, per pair);
 * ``params``, ``flops``: from shapes and the jaxpr, on the host.
+
+The stage quantities need the network laid out as stages (``nasi_nal.networks.tape``: NB201 and NB101 networks).
 """
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ class Quantity:
     INPUT_GRAD = "input_grad"
     RELU_CODES = "relu_codes"
     SYNFLOW = "synflow"
+    STAGE_FEATURES = "stage_features"
+    STAGE_JACOBIANS = "stage_jacobians"
     PARAMS = "params"
     FLOPS = "flops"
 
@@ -143,6 +150,53 @@ def nwot_value(per_layer: np.ndarray, ctx: Context) -> float:
     return check_finite(logdet if sign > 0 else -np.inf, "nwot", ctx.cell)
 
 
+def feature_entropy(feature: np.ndarray) -> float:
+    """Entropy of the normalised eigenvalues of a stage feature's channel covariance (over examples and pixels).
+
+    AZ-NAS's per-stage expressivity (cvlab-yonsei/AZ-NAS ``NB201/ZeroShotProxy/compute_az_nas_score.py``): high when
+    the features spread over many channel directions. Float64 on the host.
+    """
+    x = np.asarray(feature, np.float64).reshape(-1, np.shape(feature)[-1])
+    x = x - x.mean(axis=0, keepdims=True)
+    s = np.linalg.eigvalsh(x.T @ x / x.shape[0])
+    p = s / s.sum()
+    return float(np.sum(-p * np.log(p + 1e-8)))
+
+
+def stage_jacobian_score(g_in: np.ndarray | None, g_out: np.ndarray) -> float:
+    """AZ-NAS's per-stage trainability, -s - 1/s + 2 with s the largest singular value of E[g_in g_out^T].
+
+    ``g_out`` (N, H, W, C_out) is a Rademacher cotangent of the stage's output, ``g_in`` its pull-back to the stage's
+    input (None: no path, i.e. zeros); a stage that halves the resolution has ``g_in`` pixel-unshuffled to the
+    output's grid. The score is 0 at s = 1 (the stage preserves gradient norms) and falls as s leaves 1; a stage
+    that is the identity scores -inf, as in AZ-NAS.
+    """
+    g_out = np.asarray(g_out, np.float64)
+    g_in = np.zeros_like(g_out) if g_in is None else np.asarray(g_in, np.float64)
+    if g_in.shape == g_out.shape and np.array_equal(g_in, g_out):
+        return -np.inf
+    n, h, w, c = g_in.shape
+    stride = h // g_out.shape[1]
+    if stride > 1:  # pixel unshuffle: (N, H, W, C) -> (N, H/s, W/s, s*s*C)
+        g_in = g_in.reshape(n, h // stride, stride, w // stride, stride, c).transpose(0, 1, 3, 2, 4, 5)
+        g_in = g_in.reshape(n, h // stride, w // stride, stride * stride * c)
+    a, b = g_in.reshape(-1, g_in.shape[-1]), g_out.reshape(-1, g_out.shape[-1])
+    s = float(np.linalg.svd(a.T @ b / b.shape[0], compute_uv=False).max())
+    return -s - 1.0 / (s + 1e-6) + 2.0
+
+
+def _expressivity(value: np.ndarray, ctx: Context) -> float:
+    return check_finite(float(np.sum(value)), "expressivity", ctx.cell)
+
+
+def _progressivity(value: np.ndarray, ctx: Context) -> float:
+    return check_finite(float(np.min(np.diff(value))), "progressivity", ctx.cell)
+
+
+def _trainability(value: np.ndarray, ctx: Context) -> float:
+    return check_finite(float(np.mean(value)), "trainability", ctx.cell)
+
+
 def _as_float(score: str) -> Callable[[np.ndarray, Context], float]:
     return lambda value, ctx: check_finite(float(value), score, ctx.cell)
 
@@ -150,6 +204,7 @@ def _as_float(score: str) -> Callable[[np.ndarray, Context], float]:
 # ---------------------------------------------------------------------------------------------- the registry
 
 _ZC = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021 (mohsaied/zero-cost-nas"
+_AZ = "Lee & Ham, AZ-NAS, CVPR 2024 (cvlab-yonsei/AZ-NAS, NB201/ZeroShotProxy/compute_az_nas_score.py)"
 
 SCORES: dict[str, Score] = {s.name: s for s in (
     Score("ntk_trace", Quantity.NTK_TRACE, None, _ntk_trace,
@@ -170,6 +225,12 @@ SCORES: dict[str, Score] = {s.name: s for s in (
           reference=f"Mellor et al., arXiv v1 2020, as {_ZC}, measures/jacob_cov.py)"),
     Score("nwot", Quantity.RELU_CODES, None, nwot_value,
           reference="Mellor et al., NAS without Training, ICML 2021 (BayesWatch/nas-without-training)"),
+    Score("expressivity", Quantity.STAGE_FEATURES, None, _expressivity,
+          reference=f"{_AZ}: the sum over stages of the feature spectrum's entropy"),
+    Score("progressivity", Quantity.STAGE_FEATURES, None, _progressivity,
+          reference=f"{_AZ}: the smallest increase of the feature spectrum's entropy from one stage to the next"),
+    Score("trainability", Quantity.STAGE_JACOBIANS, None, _trainability,
+          reference=f"{_AZ}: the mean over stages of -s - 1/s + 2, s the stage Jacobian's largest singular value"),
 )}
 
 #: Scores for which a smaller value predicts a better network.
@@ -193,5 +254,10 @@ def check_names(names: Any) -> list[str]:
     return names
 
 
-__all__ = ["Context", "LOWER_IS_BETTER", "Quantity", "SCORES", "Score", "check_names", "get", "jacob_cov_value",
-           "kernel_norms", "kernel_saliencies", "nasi_trace_of", "ntk_cond_value", "nwot_value"]
+#: Scores that need the network laid out as stages (``nasi_nal.networks.tape``), which the blockwise engine runs.
+STAGE_SCORES = frozenset(name for name, s in SCORES.items()
+                         if s.needs in (Quantity.STAGE_FEATURES, Quantity.STAGE_JACOBIANS))
+
+__all__ = ["Context", "LOWER_IS_BETTER", "Quantity", "SCORES", "STAGE_SCORES", "Score", "check_names",
+           "feature_entropy", "get", "jacob_cov_value", "kernel_norms", "kernel_saliencies", "nasi_trace_of",
+           "ntk_cond_value", "nwot_value", "stage_jacobian_score"]

@@ -70,6 +70,10 @@ def choose(space: str | None, names: Sequence[str], *, backend: str | None = Non
         raise ScoringConfigError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}")
     tapes = space in ("nb201", "nb101")
     per_cell = "blockwise" if tapes else "joint"
+    staged = sorted(set(names) & definitions.STAGE_SCORES)
+    if staged and (not tapes or engine in ("joint", "masked", "oracle")):
+        raise ScoringConfigError(f"{staged} need the network laid out as stages, which the blockwise engine runs for "
+                                 f"NB201 and NB101 networks: not {space or 'this network'} with engine={engine!r}")
     if engine == "auto":
         if many and tapes and (backend or platform()) != "cpu":
             plan = {"masked": [n for n in names if n in masked.MASKED_SCORES],

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nasi_nal.errors import NasiNalError
+from nasi_nal.errors import NasiNalError, ScoringConfigError
 from nasi_nal.networks.common import count_macs, num_params
 from nasi_nal.scores import definitions
 from nasi_nal.scores.common import (
@@ -234,6 +234,10 @@ def score_cell(
       chunk_size: probes / examples whose gradients are held at once.
     """
     names = definitions.check_names(names)
+    staged = sorted(set(names) & definitions.STAGE_SCORES)
+    if staged:
+        raise ScoringConfigError(f"{staged} need the network laid out as stages: score them with engine='blockwise' "
+                                 "(NB201 and NB101 networks)")
     check_bn(bn)
     check_probes(probes)
     check_batch(batch, "score_cell")
