@@ -219,8 +219,8 @@ for name, cell, p in zip(cells, cells.values(), probs):
 
 NB04 = [
     new_markdown_cell("# 04 · Search and train, end to end (tiny settings)\n\n"
-                      "`nasi_nal.search` proposes NAS-Bench-201 cells with the NAL model and ranks them by NASI's "
-                      "penalised NTK trace; the winner is trained for one short epoch by `nasi_nal.train`. With "
+                      "`nasi_nal.search` proposes NAS-Bench-201 cells with the NAL model and ranks them by the "
+                      "ensemble of zero-cost scores with NASI's penalised NTK trace among them; the winner is trained for one short epoch by `nasi_nal.train`. With "
                       "`NASI_NAL_DATA` the winner's table accuracy is looked up and training uses the exact first "
                       "1,017 CIFAR-10 images; without it, a synthetic Gaussian image set stands in (the accuracy is "
                       "then chance level, the point is the mechanics)."),

@@ -13,11 +13,19 @@ import nasi_nal
 import nasi_nal.search as search_cli
 from nasi_nal import pipeline
 from nasi_nal.errors import NasiNalError
+from nasi_nal.networks.build import PROXY_CONFIGS
 from nasi_nal.scores import engines
 from nasi_nal.spaces import nb201
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOOD_NB201 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+@pytest.fixture(autouse=True)
+def small_proxies(monkeypatch):
+    """Narrow, shallow scoring networks for these tests (the package's proxies are sized for ranking, not speed)."""
+    monkeypatch.setitem(PROXY_CONFIGS, "nb201", dict(channels=4, cells_per_stage=1))
+    monkeypatch.setitem(PROXY_CONFIGS, "nb101", dict(stem_channels=8, num_stacks=2, cells_per_stack=1))
 
 
 def run_cli(capsys, *argv):

@@ -11,8 +11,9 @@ the adaptive rule makes the penalty bite on the same fraction of architectures w
 
 Proxy supernets. The paper searches with the benchmarks' own search networks on a GPU. On a CPU the second-order
 gradient (of the trace, itself a gradient norm) through a supernet that runs every op of every edge is the cost, so
-the defaults shrink the network: NB201 with C = 8 and one cell per stage (the benchmark: C = 16, N = 5); DARTS with
-C = 4 and 5 cells (DARTS' search: C = 16, 8 cells). The cell space is unchanged, so the result is a valid cell of
+the defaults shrink the network: NB201 with C = 8 at the benchmark's full depth (N = 5: the smallest NB201 size
+measured to keep the NASI trace's ranking, ``benchmarks/results/proxy_sizes_nb201_real-real.md``; one cell per stage
+loses it); DARTS with C = 4 and 5 cells (DARTS' search: C = 16, 8 cells). The cell space is unchanged, so the result is a valid cell of
 the full space; only the fidelity of the trace estimate changes. ``runlocal``-style shrinking for tests is a further
 ``replace`` (see ``tests/test_nasi.py``).
 """
@@ -47,7 +48,7 @@ class NasiConfig:
     num_classes: int = 10
     # Proxy supernet.
     channels: int = 8
-    cells_per_stage: int = 1  # NB201 only
+    cells_per_stage: int = 5  # NB201 only
     layers: int = 5  # DARTS only
     batch_norm: bool = True
     bn: str = "train"  # batch-norm mode of the trace: batch statistics ("train") or initial ones ("eval")
@@ -89,7 +90,7 @@ class NasiConfig:
 
 
 _DEFAULTS = {
-    "nb201": NasiConfig("nb201", channels=8, cells_per_stage=1),
+    "nb201": NasiConfig("nb201", channels=8, cells_per_stage=5),
     "darts": NasiConfig("darts", channels=4, layers=5),
 }
 
