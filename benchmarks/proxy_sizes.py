@@ -9,11 +9,12 @@ run per size under ``benchmarks/results/proxy_sizes/``) with every cheap score, 
 64 exact CIFAR-10 images with real labels (``--inputs gaussian --targets random`` for NASI's data-agnostic mode).
 The table (``benchmarks/results/proxy_sizes_<space>_<inputs>.{json,md}``) puts each score's Spearman with accuracy
 beside the mean seconds per cell of the whole score set at that size, and names the cheapest size whose Spearman for
-``--ranking`` is within ``--tolerance`` of the full size's.
+``--ranking`` is within ``--tolerance`` of the largest size run's (the full size, unless ``--size`` leaves it out).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import pathlib
 import sys
@@ -35,26 +36,30 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
 
 
 def run(space: str, cells: int, inputs: str, targets: str, ranking: str, tolerance: float, seed: int = 0,
-        sizes: Sequence[str] | None = None) -> dict[str, Any]:
+        sizes: Sequence[str] | None = None, scores: Sequence[str] = SCORES) -> dict[str, Any]:
     """Scores ``cells`` cells at every size and writes the table; returns it."""
     images = "cifar10_exact_first1017.npz" if inputs == "real" or targets == "real" else None
     rows = []
     for label, fields in SIZES[space].items():
         if sizes and label not in sizes:
             continue
-        summary = correlation.run(
-            space, None, cells, seed, SCORES, 64, inputs, targets, images, overrides=fields,
-            out_dir=RESULTS / "proxy_sizes", tag=f"{space}_{inputs}-{targets}_{_slug(label)}_n{cells}_s{seed}")
+        tag = f"{space}_{inputs}-{targets}_{_slug(label)}_n{cells}_s{seed}"
+        if tuple(scores) != SCORES:
+            tag += "_" + hashlib.sha1(",".join(scores).encode()).hexdigest()[:8]
+        summary = correlation.run(space, None, cells, seed, scores, 64, inputs, targets, images, overrides=fields,
+                                  out_dir=RESULTS / "proxy_sizes", tag=tag)
         rows.append({"size": label, "fields": fields, "seconds_per_cell": summary["seconds_per_cell"],
                      "params": summary["params"],
-                     "spearman": {n: summary["correlations"][n]["spearman"] for n in SCORES},
-                     "spearman_ci95": {n: summary["correlations"][n].get("spearman_ci95") for n in SCORES}})
-    full = rows[0]["spearman"][ranking] if rows and rows[0]["fields"] == FULL[space] else None
+                     "spearman": {n: summary["correlations"][n]["spearman"] for n in scores},
+                     "spearman_ci95": {n: summary["correlations"][n].get("spearman_ci95") for n in scores}})
+    largest = rows[0] if rows else None  # sizes are listed largest first
+    full = largest["spearman"][ranking] if largest else None
     keep = [r for r in rows if full is not None and r["spearman"][ranking] is not None
             and r["spearman"][ranking] >= full - tolerance]
     cheapest = min(keep, key=lambda r: r["seconds_per_cell"]["mean"])["size"] if keep else None
     result = {"command": "python " + " ".join(sys.argv), "space": space, "cells": cells, "seed": seed,
               "inputs": inputs, "targets": targets, "batch_size": 64, "bn": "train", "ranking": ranking,
+              "scores": list(scores), "reference_size": largest["size"] if largest else None,
               "tolerance": tolerance, "cheapest_within_tolerance": cheapest, "sizes": rows,
               "device": summary["device"] if rows else None, "host": summary["host"] if rows else None}
     stem = RESULTS / f"proxy_sizes_{space}_{inputs}-{targets}"
@@ -69,20 +74,21 @@ def _slug(label: str) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     """The table, built only from the JSON above."""
+    names = result.get("scores", SCORES)
     lines = [f"# Scoring size against ranking: {result['space']}, {result['cells']} cells",
              "",
              f"- Spearman with accuracy; batch {result['batch_size']}, inputs {result['inputs']}, labels "
              f"{result['targets']}, batch norm {result['bn']}, seed {result['seed']}",
-             f"- seconds per cell: all {len(SCORES)} scores together, mean over the cells (first cells include "
+             f"- seconds per cell: all {len(names)} scores together, mean over the cells (first cells include "
              f"block compiles); {result['device']} ({result['host']})",
-             f"- cheapest size within {result['tolerance']} of the full size's {result['ranking']} Spearman: "
-             f"**{result['cheapest_within_tolerance']}**",
+             f"- cheapest size within {result['tolerance']} of the {result['reference_size']} size's "
+             f"{result['ranking']} Spearman: **{result['cheapest_within_tolerance']}**",
              f"- command: `{result['command']}`",
              "",
-             "| size | s / cell | " + " | ".join(SCORES) + " |",
-             "| --- | ---: | " + " | ".join("---:" for _ in SCORES) + " |"]
+             "| size | s / cell | " + " | ".join(names) + " |",
+             "| --- | ---: | " + " | ".join("---:" for _ in names) + " |"]
     for r in result["sizes"]:
-        cells = [f"{r['spearman'][n]:.3f}" if r["spearman"][n] is not None else "-" for n in SCORES]
+        cells = [f"{r['spearman'][n]:.3f}" if r["spearman"][n] is not None else "-" for n in names]
         lines.append(f"| {r['size']} | {r['seconds_per_cell']['mean']:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -96,8 +102,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--ranking", default="nasi_trace", help="the score whose Spearman picks the size")
     p.add_argument("--tolerance", type=float, default=0.03)
     p.add_argument("--size", action="append", help="only these sizes (labels of SIZES); default all")
+    p.add_argument("--scores", default=",".join(SCORES), help="comma-separated scores (default: the set above)")
     args = p.parse_args(argv)
-    result = run(args.space, args.cells, args.inputs, args.targets, args.ranking, args.tolerance, sizes=args.size)
+    result = run(args.space, args.cells, args.inputs, args.targets, args.ranking, args.tolerance, sizes=args.size,
+                 scores=tuple(s for s in args.scores.split(",") if s))
     print(markdown(result))
     return result
 

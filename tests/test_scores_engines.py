@@ -146,3 +146,26 @@ def test_the_ensemble_sums_log_ranks_and_ranks_failures_lowest():
     assert set(ensemble.members("nb201")) <= set(SCORES)
     with pytest.raises(ScoringConfigError, match="laid out as stages"):
         choose("darts", ["expressivity"])
+
+
+def test_nb101_stage_features_are_the_stem_and_module_outputs():
+    from nasi_nal.networks.nb101 import NB101Cell, NB101Network
+    from nasi_nal.networks.tape import tape
+    from nasi_nal.scores import blockwise
+
+    matrix = [[0, 1, 1, 0, 0], [0, 0, 0, 1, 0], [0, 0, 0, 1, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 0]]
+    model = NB101Network(matrix, ["input", "conv3x3-bn-relu", "maxpool3x3", "conv1x1-bn-relu", "output"],
+                         stem_channels=8, num_stacks=2, cells_per_stack=1)
+    batch = make_batch(jax.random.PRNGKey(0), 4, inputs="gaussian", targets="random")
+    variables = blockwise.init_variables(model, jax.random.PRNGKey(1))
+    t = tape(model)
+    fwd = blockwise._run_forward(t, variables, batch.inputs, "train", pullback=False, codes=False)
+    _, state = model.apply(variables, batch.inputs, train=True, mutable=["intermediates", "batch_stats"],
+                           capture_intermediates=lambda m, name: isinstance(m, NB101Cell) and name == "__call__")
+    modules = jax.tree_util.tree_leaves(state["intermediates"])
+    assert len(t.features) == 1 + len(modules) == 3
+    for node, expected in zip(t.features[1:], modules):  # stack0_module0, stack1_module0: name order is tape order
+        np.testing.assert_allclose(fwd.nodes[node], expected, rtol=1e-5, atol=1e-6)
+    _, result = blockwise.score_cell(model, variables, batch, ["expressivity", "progressivity", "trainability"],
+                                     jax.random.PRNGKey(2))
+    assert not result.errors and np.isfinite(list(result.values.values())).all()
