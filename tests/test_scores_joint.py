@@ -45,11 +45,13 @@ class TinyCNN(nn.Module):
         return nn.Dense(10, dtype=self.dtype)(jnp.mean(x, axis=(1, 2)))
 
 
-# the benchmark networks compile for minutes on a 2-core CPU: NB201 runs by default, the others with -m slow
-@pytest.mark.parametrize("space", ["nb201", pytest.param("nb101", marks=pytest.mark.slow),
+# the benchmark networks compile for minutes on a 2-core CPU (and the NB201 and NB101 per-score functions run the
+# blockwise engine, which test_scores_blockwise.py compares with this one): a test-only network runs by default
+@pytest.mark.parametrize("space", ["tiny", pytest.param("nb201", marks=pytest.mark.slow),
+                                   pytest.param("nb101", marks=pytest.mark.slow),
                                    pytest.param("darts", marks=pytest.mark.slow)])
 def test_joint_scores_equal_per_score_functions(space):
-    model = build(space, _cell(space, 3), proxy=True, **TINY[space])
+    model = TinyCNN() if space == "tiny" else build(space, _cell(space, 3), proxy=True, **TINY[space])
     key = jax.random.PRNGKey(1)
     batch = make_batch(key, 6, inputs="gaussian", targets="random", input_shape=(8, 8, 3), num_classes=10)
     names = sorted(set(SCORES) - STAGE_SCORES)

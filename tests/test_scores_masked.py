@@ -82,7 +82,8 @@ def _models():
     return [pytest.param(m, id=i, marks=() if i in fast else pytest.mark.slow) for m, i in zip(models, ids)]
 
 
-@pytest.mark.parametrize("bn", ["train", "eval"])
+# eval mode changes only the batch-norm flag, which the blockwise and joint engines' eval tests cover: slow-marked here
+@pytest.mark.parametrize("bn", ["train", pytest.param("eval", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("model", _models())
 def test_masked_scores_equal_the_cell_networks(model, bn):
     batch = make_batch(jax.random.PRNGKey(1), 6, inputs="gaussian", targets="random")

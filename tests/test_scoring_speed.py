@@ -10,7 +10,7 @@ _SPEC.loader.exec_module(scoring_speed)
 
 def test_measure_counts_compiles_and_the_report_lists_every_method():
     # a width and batch no other test uses, so the first cell really compiles its blocks in this process
-    network = {"space": "nb201", "proxy": True, "channels": 3}
+    network = {"space": "nb201", "proxy": True, "channels": 3, "cells_per_stage": 1}
     out = scoring_speed.measure("blockwise", ["grad_norm", "nwot"], 3, 0, 5, network)
     rows = out["rows"]
     assert len(rows) == 3 and out["peak_rss_mib"] > 0
@@ -26,7 +26,7 @@ def test_measure_counts_compiles_and_the_report_lists_every_method():
 
 
 def test_masked_method_scores_cells_per_call_and_projects_nb101():
-    network = {"space": "nb201", "proxy": True, "channels": 3}
+    network = {"space": "nb201", "proxy": True, "channels": 3, "cells_per_stage": 1}
     rows = scoring_speed.measure("masked", ["grad_norm"], 3, 0, 5, network, per_call=2)["rows"]
     assert [r["cells"] for r in rows] == [2, 1]  # two calls, the second padded to two cells
     assert rows[0]["compiles"] > rows[1]["compiles"]  # the masked program compiles once, in the first call
