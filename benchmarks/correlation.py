@@ -250,7 +250,8 @@ def run(
     job = dict(space=space, cells=[all_cells[r] for r in todo], rows=todo, labels=[labels[r] for r in todo],
                accuracy=[float(accuracy[r]) for r in todo], full=full, overrides=overrides, scores=list(scores),
                batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed, engine=engine, bn=bn,
-               probes=probes, inits=inits, per_call=max(1, min(MASKED_PER_CALL, len(todo))))
+               probes=probes, inits=inits,
+               per_call="auto" if workers <= 1 else max(1, min(MASKED_PER_CALL, len(todo))))
     bar = tqdm(desc=f"{space} cells", disable=not progress, initial=len(rows) - len(todo), total=len(rows))
     if workers <= 1:
         _score_rows(job, partial, on_record=lambda _: bar.update())

@@ -46,7 +46,6 @@ SCHEMA = "nasi_nal.search/1"
 SPACES = ("nb101", "nb201", "darts")
 METHODS = ("nal+nasi", "nal", "nasi", "random")
 DATA_MODES = ("gaussian", "cifar10")
-MASKED_PER_CALL = 64  # cells per compiled call of the masked engine
 SCORING_BATCH = 16  # default batch of the per-cell scores: small, as every candidate compiles its own network
 DEFAULT_TOP_K = 5
 POOL_SIZE = 512  # real images loaded to draw scoring batches from
@@ -442,8 +441,7 @@ def _score_all(config: SearchConfig, cands: list[Candidate], score: str, key: ja
     models = [build(config.space, c.cell, proxy=True) for c in cands]
     results = scores.iter_scores(
         models, batch, [score], [scores.cell_key(config.seed, c.key) for c in cands], bn=config.bn,
-        probes=config.probes, inits=config.inits, engine=config.engine, per_call=min(MASKED_PER_CALL, len(cands)),
-        cell_names=[c.summary for c in cands])
+        probes=config.probes, inits=config.inits, engine=config.engine, cell_names=[c.summary for c in cands])
     for cand, result in zip(tqdm(cands, desc=f"scoring ({score})", disable=quiet, unit="cell"), results):
         if score in result.errors and config.unscorable == "fail":
             raise NasiNalError(f"{result.errors[score]} (--unscorable last ranks such cells last instead)")
