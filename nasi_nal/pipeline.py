@@ -78,6 +78,7 @@ class SearchConfig:
     # output ignores its input): "fail" stops with an error naming it; "last" ranks it after every scored candidate
     # and keeps the error in the report
     engine: str = "auto"  # scoring engine (nasi_nal.scores.ENGINES): "auto" lets nasi_nal.scores.choose pick
+    scores_file: str | None = None  # precomputed scores (python -m nasi_nal.score) looked up instead of computed
     bn: str = scores.DEFAULT_BN  # batch norm while scoring: "train" (batch statistics) or "eval" (initial statistics)
     probes: int | str = scores.DEFAULT_PROBES  # Rademacher probes of the ntk_trace score, or "exact"
     inits: int = 1  # draws of each candidate's variables its scores are averaged over
@@ -304,6 +305,10 @@ def _validate(config: SearchConfig) -> None:
     if config.space == "darts" and config.table is not None:
         raise NasiNalError("--table is not available for the DARTS space: DARTS has no tabular benchmark")
     _check_data(config)
+    if config.scores_file is not None:
+        from nasi_nal import scores_file
+
+        scores_file.check_for_search(config, _ranking_input(config), config.batch_size or SCORING_BATCH)
 
 
 SEED_MAX = 2**32 - 1  # jax.random.PRNGKey keeps 32 bits of a seed: larger seeds would share keys
@@ -436,12 +441,19 @@ def _score_all(config: SearchConfig, cands: list[Candidate], score: str, key: ja
     """Scores ``score`` of every candidate (its variables drawn from (seed, its key)); returns the engine plan."""
     from tqdm.auto import tqdm
 
-    batch = _scoring_batch(config, key)
-    plan = scores.choose(config.space, [score], engine=config.engine)
-    models = [build(config.space, c.cell, proxy=True) for c in cands]
-    results = scores.iter_scores(
-        models, batch, [score], [scores.cell_key(config.seed, c.key) for c in cands], bn=config.bn,
-        probes=config.probes, inits=config.inits, engine=config.engine, cell_names=[c.summary for c in cands])
+    if config.scores_file is not None:  # checked in _validate; a candidate it lacks stops the search here
+        from nasi_nal import scores_file
+
+        found = scores_file.read(config.scores_file)
+        results = found.lookup([c.key for c in cands], [score])
+        plan = {e: [score] for e, names in found.meta["engine_plan"].items() if score in names}
+    else:
+        batch = _scoring_batch(config, key)
+        plan = scores.choose(config.space, [score], engine=config.engine)
+        models = [build(config.space, c.cell, proxy=True) for c in cands]
+        results = scores.iter_scores(
+            models, batch, [score], [scores.cell_key(config.seed, c.key) for c in cands], bn=config.bn,
+            probes=config.probes, inits=config.inits, engine=config.engine, cell_names=[c.summary for c in cands])
     for cand, result in zip(tqdm(cands, desc=f"scoring ({score})", disable=quiet, unit="cell"), results):
         if score in result.errors and config.unscorable == "fail":
             raise NasiNalError(f"{result.errors[score]} (--unscorable last ranks such cells last instead)")
