@@ -43,6 +43,9 @@ def test_the_nb201_space_is_every_cell_in_official_order():
     assert source.index.tolist() == list(range(nb201.NUM_ARCHS))
     assert source.keys[6111] == nb201.format(nb201.index_to_arch(6111))
     assert space_scoring.load_cells("nb201", first=3).keys == source.keys[:3]
+    nb101_first = space_scoring.load_cells("nb101", first=5)  # the enumeration's order, cut short without the rest
+    assert nb101_first.keys == [c.hash for c, _ in zip(nb101.enumerate_cells(), range(5))]
+    assert nb101_first.index.tolist() == list(range(5)) and nb101_first.kind == "space"
 
 
 def test_tables_and_lists_give_their_cells_with_their_positions(tmp_path):
