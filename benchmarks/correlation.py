@@ -17,7 +17,10 @@ side (compilation is single-threaded). Each cell's result is appended to ``bench
 (resumable). The summary -- Spearman and Kendall correlation with accuracy, bootstrap 95% intervals, number of
 cells, network size, device and wall time per cell -- goes to ``benchmarks/results/<run>.json`` and ``.md``. A score
 that fails on a cell (``NonFiniteScoreError``) is recorded with its message and left out of that score's
-correlation; the summary reports how many cells failed.
+correlation; the summary reports how many cells failed. ``--scores-file PATH`` looks the drawn cells' scores up in a
+scores file (``python -m nasi_nal.score``) instead of computing them; it must have been made with this run's
+settings (space, scores, batch norm, probes, initializations, seed, batch size and data, network size), which is
+checked before any work, and its batch is the search's draw for them, not this script's.
 
 Images: ``--images`` takes the exact-pixel npz (``x_train``/``y_train`` uint8) or the image-folder tarball
 ``cifar10_jpeg_q75.tar.gz`` (train/<class>/*.jpg). The tarball is LOSSY JPEG (quality 75, mean absolute pixel
@@ -212,18 +215,29 @@ def run(
     bn: str = DEFAULT_BN,
     probes: int | str = DEFAULT_PROBES,
     inits: int = 1,
+    scores_file: str | None = None,
 ) -> dict[str, Any]:
-    """Scores ``cells`` cells of ``space`` with ``scores`` and writes the summary; returns it (see module doc)."""
+    """Scores ``cells`` cells of ``space`` with ``scores`` and writes the summary; returns it (see module doc).
+
+    With ``scores_file`` (``python -m nasi_nal.score``), the cells' scores are looked up in that file instead of
+    computed, after checking that it was made with these settings and holds every drawn cell and score."""
     plan = choose(space, scores, engine=engine)  # unknown scores or engines fail before any work
     check_bn(bn)
     check_probes(probes)
     if workers > 1:  # several processes share one accelerator: none may grab most of its memory up front
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     overrides = dict(overrides or {})
+    found = None
+    if scores_file is not None:
+        found = open_scores_file(scores_file, space=space, scores=scores, seed=seed, batch_size=batch_size,
+                                 inputs=inputs, targets=targets, images=images, full=full, overrides=overrides,
+                                 input_size=input_size, bn=bn, probes=probes, inits=inits)
     config = dict(space=space, cells=cells, seed=seed, scores=list(scores), batch_size=batch_size, inputs=inputs,
                   targets=targets, images=pathlib.Path(images).name if images else None, image_pool=image_pool,
                   full=full, overrides=overrides, input_size=input_size, bn=bn, probes=probes, inits=inits,
                   engines=plan)
+    if found is not None:  # the run's name and summary say where its scores come from
+        config.update(scores_file=found.path.name, engines=found.meta["engine_plan"])
     digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
     run_name = tag or f"correlation_{space}_{inputs}-{targets}_{bn}_n{cells}_s{seed}_{digest}"
     out_dir = pathlib.Path(out_dir)
@@ -234,38 +248,18 @@ def run(
     all_cells, accuracy, labels = load_table(space, table_path)
     rows = drawn_rows(len(all_cells), cells, seed)
 
-    k_batch = jax.random.split(jax.random.PRNGKey(seed))[0]
-    data_note = "i.i.d. N(0, 1) inputs (no dataset)"
-    pool_x = pool_y = None
-    if inputs == "real" or targets == "real":
-        pool_x, pool_y, data_note = load_images(data_file(images), image_pool, np.random.default_rng(seed))
-        input_size = pool_x.shape[1]
-    batch = make_batch(k_batch, batch_size, images=pool_x, labels=pool_y, inputs=inputs, targets=targets,
-                       input_shape=(input_size, input_size, 3), num_classes=10)
-
-    done = read_records(out_dir, run_name)
-    todo = [int(r) for r in rows if int(r) not in done]
     start = time.time()
-    masked = "masked" in plan
-    job = dict(space=space, cells=[all_cells[r] for r in todo], rows=todo, labels=[labels[r] for r in todo],
-               accuracy=[float(accuracy[r]) for r in todo], full=full, overrides=overrides, scores=list(scores),
-               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed, engine=engine, bn=bn,
-               probes=probes, inits=inits, per_call=max(1, min(MASKED_PER_CALL, len(todo))))
-    bar = tqdm(desc=f"{space} cells", disable=not progress, initial=len(rows) - len(todo), total=len(rows))
-    if workers <= 1:
-        _score_rows(job, partial, on_record=lambda _: bar.update())
-    else:  # chunks of 4 cells (a call's worth when masked); each worker appends to its own <run>.jsonl.partial.<pid>
-        size = job["per_call"] if masked else 4
-        pieces = [{k: (v[i:i + size] if k in _PER_ROW else v) for k, v in job.items()}
-                  for i in range(0, len(todo), size)]
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_score_rows, piece, partial, per_process=True) for piece in pieces]
-            for future in concurrent.futures.as_completed(futures):
-                bar.update(future.result())
-    bar.close()
-    done.update(read_records(out_dir, run_name))
-    records = [done[int(r)] for r in rows]
-    seconds = np.array([r["seconds"] for r in records])
+    if found is not None:
+        records = file_records(found, rows, labels, accuracy, scores)
+        todo: list[int] = []
+        data_note = (f"the batch of {found.path.name} (drawn as the search draws it: data {found.meta['batch']['data']}"
+                     f", labels {found.meta['batch']['labels']}), scored on {found.meta['device']}")
+    else:
+        records, todo, data_note = _score_drawn(
+            space, rows, all_cells, labels, accuracy, scores, seed, batch_size, inputs, targets, images, image_pool,
+            full, overrides, input_size, out_dir, run_name, partial, progress, workers, engine, bn, probes, inits,
+            plan)
+    seconds = np.array([r["seconds"] for r in records if r["seconds"] is not None])
     params = np.array([r["params"] for r in records if r.get("params") is not None])
     network = dict(PROXY_CONFIGS[space]) if not full else {"size": "full (benchmark) networks"}
     network.update(overrides)
@@ -282,7 +276,8 @@ def run(
         "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
         "host": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "jax": jax.__version__,
-        "seconds_per_cell": {"mean": float(seconds.mean()), "median": float(np.median(seconds))},
+        "seconds_per_cell": ({"mean": float(seconds.mean()), "median": float(np.median(seconds))}
+                             if len(seconds) else None),
         "wall_seconds_this_run": time.time() - start,
         "workers": workers,
         "cells_reused": len(rows) - len(todo),
@@ -291,6 +286,86 @@ def run(
     (out_dir / f"{run_name}.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     (out_dir / f"{run_name}.md").write_text(markdown(summary))
     return summary
+
+
+def _score_drawn(space: str, rows: np.ndarray, all_cells: list[Any], labels: list[str], accuracy: np.ndarray,
+                 scores: Sequence[str], seed: int, batch_size: int, inputs: str, targets: str, images: str | None,
+                 image_pool: int, full: bool, overrides: dict[str, Any], input_size: int, out_dir: pathlib.Path,
+                 run_name: str, partial: pathlib.Path, progress: bool, workers: int, engine: str, bn: str,
+                 probes: int | str, inits: int, plan: dict[str, list[str]]) -> tuple[list[dict], list[int], str]:
+    """Scores the drawn rows this run has no record of yet: (every drawn row's record, the rows scored now, what the
+    batch is)."""
+    k_batch = jax.random.split(jax.random.PRNGKey(seed))[0]
+    data_note = "i.i.d. N(0, 1) inputs (no dataset)"
+    pool_x = pool_y = None
+    if inputs == "real" or targets == "real":
+        pool_x, pool_y, data_note = load_images(data_file(images), image_pool, np.random.default_rng(seed))
+        input_size = pool_x.shape[1]
+    batch = make_batch(k_batch, batch_size, images=pool_x, labels=pool_y, inputs=inputs, targets=targets,
+                       input_shape=(input_size, input_size, 3), num_classes=10)
+
+    done = read_records(out_dir, run_name)
+    todo = [int(r) for r in rows if int(r) not in done]
+    masked = "masked" in plan
+    job = dict(space=space, cells=[all_cells[r] for r in todo], rows=todo, labels=[labels[r] for r in todo],
+               accuracy=[float(accuracy[r]) for r in todo], full=full, overrides=overrides, scores=list(scores),
+               batch=(np.asarray(batch.inputs), np.asarray(batch.labels)), seed=seed, engine=engine, bn=bn,
+               probes=probes, inits=inits,
+               per_call="auto" if workers <= 1 else max(1, min(MASKED_PER_CALL, len(todo))))
+    bar = tqdm(desc=f"{space} cells", disable=not progress, initial=len(rows) - len(todo), total=len(rows))
+    if workers <= 1:
+        _score_rows(job, partial, on_record=lambda _: bar.update())
+    else:  # chunks of 4 cells (a call's worth when masked); each worker appends to its own <run>.jsonl.partial.<pid>
+        size = job["per_call"] if masked else 4
+        pieces = [{k: (v[i:i + size] if k in _PER_ROW else v) for k, v in job.items()}
+                  for i in range(0, len(todo), size)]
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_score_rows, piece, partial, per_process=True) for piece in pieces]
+            for future in concurrent.futures.as_completed(futures):
+                bar.update(future.result())
+    bar.close()
+    done.update(read_records(out_dir, run_name))
+    return [done[int(r)] for r in rows], todo, data_note
+
+
+def open_scores_file(path: str, *, space: str, scores: Sequence[str], seed: int, batch_size: int, inputs: str,
+                     targets: str, images: str | None, full: bool, overrides: dict[str, Any], input_size: int,
+                     bn: str, probes: int | str, inits: int) -> Any:
+    """The scores file at ``path``, read after checking (one line, before any work) that it holds ``scores`` of
+    ``space`` made with these settings: the file's batch is the search's draw for the seed, size and data
+    (``nasi_nal.space_scoring``), not this script's own draw, and the summary says so."""
+    from nasi_nal import scores_file
+    from nasi_nal.errors import NasiNalError
+
+    data = "gaussian" if inputs == "gaussian" else scores_file.data_name(images or "")
+    try:
+        meta = scores_file.read_meta(path)
+        scores_file.check_fits(path, meta, {
+            "space": space, "bn": bn, "probes": probes, "inits": inits, "seed": seed, "batch.size": batch_size,
+            "batch.data": data, "batch.labels": targets, "network.proxy": not full, "network.overrides": overrides},
+            "this run")
+        missing = [n for n in scores if n not in meta["scores"]]
+        if missing or (inputs == "gaussian" and input_size != 32):
+            raise NasiNalError(f"scores file {path} has no {', '.join(missing)} (it holds {', '.join(meta['scores'])})"
+                               if missing else f"--input-size {input_size}: a scores file's Gaussian inputs are 32x32")
+        return scores_file.read(path)
+    except NasiNalError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def file_records(found: Any, rows: np.ndarray, labels: list[str], accuracy: np.ndarray,
+                 scores: Sequence[str]) -> list[dict]:
+    """The drawn rows' records with their scores looked up in the scores file ``found`` (no time per cell: nothing
+    was computed here); a drawn cell the file lacks stops the run with one line."""
+    from nasi_nal.errors import NasiNalError
+
+    try:
+        results = found.lookup([labels[r] for r in rows], list(scores))
+    except NasiNalError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    return [{"row": int(r), "cell": labels[r], "accuracy": float(accuracy[r]),
+             "scores": {n: result.values.get(n) for n in scores}, "errors": result.errors,
+             "params": result.values.get("params"), "seconds": None} for r, result in zip(rows, results)]
 
 
 def drawn_rows(table_rows: int, cells: int, seed: int) -> np.ndarray:
@@ -310,8 +385,9 @@ def markdown(summary: dict[str, Any]) -> str:
         + (f"; parameters mean {summary['params']['mean']:.0f} (min {summary['params']['min']}, max "
            f"{summary['params']['max']})" if summary["params"] else ""),
         f"- device: {summary['device']} ({summary['host']}), jax {summary['jax']}; "
-        f"{summary['seconds_per_cell']['mean']:.2f} s per cell "
-        f"(median {summary['seconds_per_cell']['median']:.2f} s, all scores)",
+        + (f"{summary['seconds_per_cell']['mean']:.2f} s per cell "
+           f"(median {summary['seconds_per_cell']['median']:.2f} s, all scores)" if summary["seconds_per_cell"]
+           else f"scores read from {c['scores_file']}, not computed here"),
         f"- batch norm in {c['bn']} mode; ntk_trace probes: {c['probes']}; initializations averaged: {c['inits']}; "
         f"engines: {json.dumps(c['engines'])}",
         f"- seed {c['seed']}; intervals: percentile bootstrap over cells, 1,000 resamples",
@@ -356,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--bn", choices=("train", "eval"), default=DEFAULT_BN, help="batch-norm mode while scoring")
     p.add_argument("--probes", default=str(DEFAULT_PROBES), help="Rademacher probes of ntk_trace, or 'exact'")
     p.add_argument("--inits", type=int, default=1, help="draws of each cell's variables to average scores over")
+    p.add_argument("--scores-file", metavar="PATH",
+                   help="look the cells' scores up in this scores file (python -m nasi_nal.score), made with the "
+                        "settings given here, instead of computing them")
     p.add_argument("--workers", type=int, default=1,
                    help="processes scoring cells side by side (compilation is single-threaded per process)")
     args = p.parse_args(argv)
@@ -368,7 +447,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     summary = run(args.space, args.table, args.cells, args.seed, [s for s in args.scores.split(",") if s],
                   args.batch_size, args.inputs, args.targets, args.images, args.image_pool, args.full, overrides,
                   args.input_size, args.out, args.tag, workers=args.workers, engine=args.engine, bn=args.bn,
-                  probes=args.probes if args.probes == "exact" else int(args.probes), inits=args.inits)
+                  probes=args.probes if args.probes == "exact" else int(args.probes), inits=args.inits,
+                  scores_file=args.scores_file)
     print(markdown(summary))
     return summary
 

@@ -13,7 +13,9 @@ accelerator's datasheet peaks (``DEVICES``):
   writing its output through HBM, an overestimate of a fused program's traffic.
 Measured seconds need the accelerator: ``benchmarks/scoring_speed.py --methods masked`` on it (its docstring has
 the command). Neither figure counts compilation (once per program), host-side score finishing, or the efficiency
-lost to small, vmapped (grouped) convolutions.
+lost to small, vmapped (grouped) convolutions. ``--measured REPORT`` (a ``scoring_speed.py`` JSON of the same
+network and batch) puts the measured rate beside the roofline: hours = the first call's seconds + the steady
+seconds per cell x the remaining cells (``benchmarks/gpu_check.sh`` does this on a lent GPU).
 """
 from __future__ import annotations
 
@@ -30,8 +32,9 @@ NB101_CELLS = 423_624  # every unique NAS-Bench-101 cell
 
 
 def project(sets: Sequence[str], per_call: int, batch_size: int, network: dict[str, Any], cells: int,
-            device: str, seed: int = 0) -> dict[str, Any]:
-    """XLA's per-cell counts of the masked program for each score set and the roofline hours for ``cells``."""
+            device: str, seed: int = 0, measured: dict[str, Any] | None = None) -> dict[str, Any]:
+    """XLA's per-cell counts of the masked program for each score set and the roofline hours for ``cells``; with
+    ``measured`` (a ``scoring_speed.py`` report), the hours its masked rate gives beside them."""
     import jax
     import numpy as np
 
@@ -52,7 +55,8 @@ def project(sets: Sequence[str], per_call: int, batch_size: int, network: dict[s
         entry = {"set": score_set, "gflops_per_cell": flops / 1e9, "unfused_gb_per_cell": memory / 1e9,
                  "compute_floor_hours": cells * flops / (peaks["fp32_tflops"] * 1e12) / 3600,
                  "unfused_memory_hours": cells * memory / (peaks["memory_tb_per_s"] * 1e12) / 3600,
-                 "tflops_needed_for_one_hour": cells * flops / 3600 / 1e12}
+                 "tflops_needed_for_one_hour": cells * flops / 3600 / 1e12,
+                 "measured": measured_hours(measured, score_set, cells) if measured else None}
         results.append(entry)
         print(json.dumps(entry), flush=True)
     return {
@@ -63,8 +67,22 @@ def project(sets: Sequence[str], per_call: int, batch_size: int, network: dict[s
         "cells": cells,
         "device": peaks,
         "counted_by": f"XLA cost analysis of the lowered (unoptimized) programs, jax {jax.__version__}, on the host",
+        "measured_on": measured["device"] if measured else None,
         "results": results,
     }
+
+
+def measured_hours(report: dict[str, Any], score_set: str, cells: int) -> dict[str, Any] | None:
+    """The masked rate that ``report`` (``scoring_speed.py``) measured for ``score_set``, and the hours it gives for
+    ``cells``: the first call (compilation included) + steady seconds per cell x the rest; None if not measured."""
+    entry = next((e for e in report["results"] if e["set"] == score_set and e["method"] == "masked"
+                  and e.get("steady_seconds_per_cell") is not None), None)
+    if entry is None:
+        return None
+    steady, first = entry["steady_seconds_per_cell"], entry["first_call_seconds"]
+    return {"device": report["device"], "cells_measured": entry["cells"], "per_call": entry["cells_per_call"],
+            "first_call_seconds": first, "steady_seconds_per_cell": steady,
+            "hours": (first + max(cells - entry["cells_per_call"], 0) * steady) / 3600}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -73,7 +91,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"# Projected masked scoring time: {report['cells']:,} {report['network']['space']} cells on one "
         f"{d['name']}",
         "",
-        "A roofline from XLA's operation counts, not a measurement: no accelerator has run it yet.",
+        (f"A roofline from XLA's operation counts, beside the rate measured on {report['measured_on']}."
+         if report.get("measured_on") else
+         "A roofline from XLA's operation counts, not a measurement: no accelerator has run it yet."),
         "",
         f"- network {json.dumps(report['network'])}; batch {report['batch']}; {report['per_call']} cells per call",
         f"- counts: {report['counted_by']}; per cell = per call / cells per call (the program is the same for "
@@ -85,13 +105,19 @@ def markdown(report: dict[str, Any]) -> str:
         "grouped convolutions",
         f"- command: `{report['command']}`",
         "",
-        "| scores | GFLOP/cell | unfused GB/cell | compute floor, h | unfused memory, h | TFLOP/s for 1 h |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *([f"- measured: masked scoring on {report['measured_on']} (`benchmarks/scoring_speed.py`): first call "
+             "(compilation included) + steady s/cell x the remaining cells"] if report.get("measured_on") else []),
+        "",
+        "| scores | GFLOP/cell | unfused GB/cell | compute floor, h | unfused memory, h | TFLOP/s for 1 h "
+        "| measured steady s/cell | measured, h |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for e in report["results"]:
+        m = e.get("measured")
         lines.append(f"| {e['set']} | {e['gflops_per_cell']:.2f} | {e['unfused_gb_per_cell']:.2f} "
                      f"| {e['compute_floor_hours']:.3f} | {e['unfused_memory_hours']:.3f} "
-                     f"| {e['tflops_needed_for_one_hour']:.2f} |")
+                     f"| {e['tflops_needed_for_one_hour']:.2f} "
+                     + (f"| {m['steady_seconds_per_cell']:.4f} | {m['hours']:.3f} |" if m else "| - | - |"))
     return "\n".join(lines) + "\n"
 
 
@@ -104,13 +130,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--per-call", type=int, default=256, help="cells per compiled call")
     p.add_argument("--cells", type=int, default=NB101_CELLS, help="cells to project for")
     p.add_argument("--device", choices=sorted(DEVICES), default="h100")
+    p.add_argument("--override", action="append", default=[], metavar="FIELD=INT",
+                   help="network field on top of the size, e.g. channels=8 (repeatable)")
+    p.add_argument("--measured", type=pathlib.Path,
+                   help="a scoring_speed.py JSON report of masked scoring of the same network and batch: its "
+                        "measured rate is projected beside the roofline")
     p.add_argument("--out", type=pathlib.Path, help="write the report here (.json, and .md beside it)")
     args = p.parse_args(argv)
     if args.per_call < 1 or args.cells < 1 or args.batch_size < 2:
         raise SystemExit("--per-call and --cells must be positive, --batch-size at least 2")
-    network = {"space": args.space, "proxy": not args.full_size}
+    network: dict[str, Any] = {"space": args.space, "proxy": not args.full_size}
+    for item in args.override:
+        field, _, value = item.partition("=")
+        if not value.lstrip("-").isdigit():
+            raise SystemExit(f"--override {item!r}: use FIELD=INT, e.g. channels=8")
+        network[field] = int(value)
+    measured = None
+    if args.measured:
+        measured = json.loads(args.measured.read_text())
+        if measured["network"] != network or not measured["batch"].startswith(f"{args.batch_size} examples"):
+            raise SystemExit(f"--measured {args.measured}: it measured {measured['network']} at batch "
+                             f"{measured['batch']!r}, not {network} at batch {args.batch_size}")
     report = project([s for s in args.sets.split(",") if s], args.per_call, args.batch_size, network, args.cells,
-                     args.device)
+                     args.device, measured=measured)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -20,7 +20,10 @@ to end (init + scores), seconds spent in XLA compilation (``jax.monitoring``'s b
 count (per call of ``per_call`` cells for ``masked``). Reported per (set, method): mean seconds per cell over all
 cells (the amortised cost, first compilation included), mean compile and run (= total - compile) seconds, median
 seconds per cell (per call / its cells for ``masked``), the steady-state seconds per cell after the first call or
-first 10 cells, compiles in total, and the process's peak resident memory. For NB101 the report projects the time
+first 10 cells, compiles in total, the process's peak resident memory and, where the device reports it (GPUs,
+TPUs; not XLA:CPU), its peak device memory (``memory_stats()["peak_bytes_in_use"]``) for that engine and call size.
+``--per-call auto`` sizes the masked calls from the device's free memory (``masked.cells_per_call``). For NB101 the
+report projects the time
 to score all 423,624 cells of the space on the same device: first-call seconds + steady-state seconds per cell x
 the rest. The PyTorch reference figures of the scoring-speed issue (full NB201 network, same batch and CPU) are
 printed beside the NB201 full-size results; they are not measured here.
@@ -49,14 +52,15 @@ NB101_CELLS = 423_624  # every unique NAS-Bench-101 cell
 
 
 def measure(method: str, names: list[str], cells: int, seed: int, batch_size: int, network: dict,
-            per_call: int = 1, bn: str = "train") -> dict[str, Any]:
+            per_call: int | str = 1, bn: str = "train") -> dict[str, Any]:
     """Scores ``cells`` random cells in this process with the engine ``method``; timings and compile counts per cell
-    (per call for ``masked``). Run in a fresh process."""
+    (per call for ``masked``; ``per_call`` "auto": from the device's free memory), peak host and device memory. Run
+    in a fresh process."""
     import jax
     import numpy as np
 
     from nasi_nal.networks.build import build
-    from nasi_nal.scores import cell_key, iter_scores, make_batch
+    from nasi_nal.scores import cell_key, iter_scores, make_batch, masked
     from nasi_nal.spaces import nb101, nb201
 
     compiles: list[float] = []
@@ -74,7 +78,10 @@ def measure(method: str, names: list[str], cells: int, seed: int, batch_size: in
     rng = np.random.default_rng(seed)
     rows = []
     jax.monitoring.register_event_duration_secs_listener(listen)
-    group = per_call if method == "masked" else 1
+    group = 1
+    if method == "masked":  # any cell sizes the call: every cell of a space and size shares one masked network
+        group = per_call if per_call != "auto" else min(cells, masked.cells_per_call(
+            build(space, sample(np.random.default_rng(seed)), proxy=proxy, **fields), batch, names, bn=bn))
     try:
         for start_index in range(0, cells, group):
             indices = range(start_index, min(start_index + group, cells))
@@ -92,7 +99,9 @@ def measure(method: str, names: list[str], cells: int, seed: int, batch_size: in
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"rows": rows, "peak_rss_mib": peak_kib / 1024}
+    stats = jax.local_devices()[0].memory_stats() or {}
+    device_peak = stats["peak_bytes_in_use"] / 2**20 if "peak_bytes_in_use" in stats else None
+    return {"rows": rows, "peak_rss_mib": peak_kib / 1024, "peak_device_mib": device_peak}
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -118,7 +127,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_size: int, network: dict,
-        methods: Sequence[str] = ("blockwise", "joint"), per_call: int = 64, bn: str = "train") -> dict[str, Any]:
+        methods: Sequence[str] = ("blockwise", "joint"), per_call: int | str = 64,
+        bn: str = "train") -> dict[str, Any]:
     """Every (set, method) in its own fresh process, one after the other (they must not share the CPU)."""
     import jax
 
@@ -140,7 +150,7 @@ def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_s
                 with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
                     out = pool.submit(measure, method, names, n, seed, batch_size, network, per_call, bn).result()
                 entry = {"set": score_set, "method": method, **summarize(out["rows"]),
-                         "peak_rss_mib": out["peak_rss_mib"],
+                         "peak_rss_mib": out["peak_rss_mib"], "peak_device_mib": out["peak_device_mib"],
                          "torch_reference_seconds": TORCH_REFERENCE.get(score_set) if comparable else None}
                 if network["space"] == "nb101" and entry["steady_seconds_per_cell"] is not None:
                     rest = NB101_CELLS - entry["cells_per_call"]
@@ -175,8 +185,8 @@ def markdown(report: dict[str, Any]) -> str:
         "(masked) or the first 10 cells",
         "",
         "| scores | method | cells (per call) | s/cell | compile s/cell | run s/cell | median s/cell "
-        "| steady s/cell | compiles | peak RSS MiB | PyTorch ref. s/cell | all NB101 cells, h |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| steady s/cell | compiles | peak RSS MiB | peak device MiB | PyTorch ref. s/cell | all NB101 cells, h |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def num(value: Any, fmt: str) -> str:
@@ -184,12 +194,13 @@ def markdown(report: dict[str, Any]) -> str:
 
     for e in report["results"]:
         if "skipped" in e:
-            lines.append(f"| {e['set']} | {e['method']} | skipped: {e['skipped']} |" + " |" * 9)
+            lines.append(f"| {e['set']} | {e['method']} | skipped: {e['skipped']} |" + " |" * 10)
             continue
         lines.append(f"| {e['set']} | {e['method']} | {e['cells']} ({e['cells_per_call']}) "
                      f"| {e['seconds_per_cell']:.3f} | {e['compile_seconds_per_cell']:.3f} "
                      f"| {e['run_seconds_per_cell']:.3f} | {e['median_seconds_per_cell']:.3f} "
                      f"| {num(e['steady_seconds_per_cell'], '.3f')} | {e['compiles']} | {e['peak_rss_mib']:.0f} "
+                     f"| {num(e.get('peak_device_mib'), '.0f')} "
                      f"| {num(e['torch_reference_seconds'], '.2f')} "
                      f"| {num(e.get('projected_all_nb101_hours'), '.1f')} |")
     return "\n".join(lines) + "\n"
@@ -201,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--cells", type=int, default=500, help="cells per set for the blockwise method")
     p.add_argument("--baseline-cells", type=int, default=30, help="cells per set for the per-cell program")
     p.add_argument("--methods", default="blockwise,joint", help=f"comma-separated, from {', '.join(METHODS)}")
-    p.add_argument("--per-call", type=int, default=64, help="cells per compiled call for the masked method")
+    p.add_argument("--per-call", default="64",
+                   help="cells per compiled call for the masked method, or auto (from the device's free memory)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bn", choices=("train", "eval"), default="train", help="batch-norm mode while scoring")
     p.add_argument("--batch-size", type=int, default=64)
@@ -220,10 +232,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     methods = [m for m in args.methods.split(",") if m]
     if not methods or set(methods) - set(METHODS):
         raise SystemExit(f"--methods {args.methods!r}: choose from {', '.join(METHODS)}")
-    if args.per_call < 1:
-        raise SystemExit(f"--per-call {args.per_call}: use a positive integer")
+    if args.per_call != "auto" and not (args.per_call.isdigit() and int(args.per_call) >= 1):
+        raise SystemExit(f"--per-call {args.per_call}: use a positive integer or auto")
+    per_call = args.per_call if args.per_call == "auto" else int(args.per_call)
     report = run([s for s in args.sets.split(",") if s], args.cells, args.baseline_cells, args.seed,
-                 args.batch_size, network, methods, args.per_call, args.bn)
+                 args.batch_size, network, methods, per_call, args.bn)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -66,3 +66,7 @@ class LeakageError(NasiNalError, RuntimeError):
 
 class ScoringConfigError(NasiNalError, ValueError):
     """A scoring option (batch-norm mode, NTK probes, engine, initializations) that does not exist or does not apply."""
+
+
+class ScoresFileError(NasiNalError, OSError):
+    """A scores file (``python -m nasi_nal.score``) or its chunks are missing, corrupt, or of other settings."""

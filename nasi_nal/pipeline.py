@@ -47,7 +47,6 @@ SCHEMA = "nasi_nal.search/1"
 SPACES = ("nb101", "nb201", "darts")
 METHODS = ("nal+nasi", "nal", "nasi", "ensemble", "random")
 DATA_MODES = ("gaussian", "cifar10")
-MASKED_PER_CALL = 64  # cells per compiled call of the masked engine
 SCORING_BATCH = 16  # default batch of the per-cell scores: small, as every candidate compiles its own network
 DEFAULT_TOP_K = 5
 POOL_SIZE = 512  # real images loaded to draw scoring batches from
@@ -80,6 +79,7 @@ class SearchConfig:
     # output ignores its input): "fail" stops with an error naming it; "last" ranks it after every scored candidate
     # and keeps the error in the report
     engine: str = "auto"  # scoring engine (nasi_nal.scores.ENGINES): "auto" lets nasi_nal.scores.choose pick
+    scores_file: str | None = None  # precomputed scores (python -m nasi_nal.score) looked up instead of computed
     bn: str = scores.DEFAULT_BN  # batch norm while scoring: "train" (batch statistics) or "eval" (initial statistics)
     probes: int | str = scores.DEFAULT_PROBES  # Rademacher probes of the ntk_trace score, or "exact"
     inits: int = 1  # draws of each candidate's variables its scores are averaged over
@@ -306,6 +306,10 @@ def _validate(config: SearchConfig) -> None:
     if config.space == "darts" and config.table is not None:
         raise NasiNalError("--table is not available for the DARTS space: DARTS has no tabular benchmark")
     _check_data(config)
+    if config.scores_file is not None:
+        from nasi_nal import scores_file
+
+        scores_file.check_for_search(config, _computed(config), config.batch_size or SCORING_BATCH)
 
 
 SEED_MAX = 2**32 - 1  # jax.random.PRNGKey keeps 32 bits of a seed: larger seeds would share keys
@@ -442,13 +446,20 @@ def _score_all(config: SearchConfig, cands: list[Candidate], names: Sequence[str
     """
     from tqdm.auto import tqdm
 
-    batch = _scoring_batch(config, key)
-    plan = scores.choose(config.space, names, engine=config.engine)
-    models = [build(config.space, c.cell, proxy=True) for c in cands]
-    results = scores.iter_scores(
-        models, batch, names, [scores.cell_key(config.seed, c.key) for c in cands], bn=config.bn,
-        probes=config.probes, inits=config.inits, engine=config.engine, per_call=min(MASKED_PER_CALL, len(cands)),
-        cell_names=[c.summary for c in cands])
+    if config.scores_file is not None:  # checked in _validate; a candidate it lacks stops the search here
+        from nasi_nal import scores_file
+
+        found = scores_file.read(config.scores_file)
+        results = found.lookup([c.key for c in cands], names)
+        plan = {e: [n for n in names if n in held] for e, held in found.meta["engine_plan"].items()
+                if any(n in held for n in names)}
+    else:
+        batch = _scoring_batch(config, key)
+        plan = scores.choose(config.space, names, engine=config.engine)
+        models = [build(config.space, c.cell, proxy=True) for c in cands]
+        results = scores.iter_scores(
+            models, batch, names, [scores.cell_key(config.seed, c.key) for c in cands], bn=config.bn,
+            probes=config.probes, inits=config.inits, engine=config.engine, cell_names=[c.summary for c in cands])
     label = ", ".join(names) if len(names) < 3 else f"{len(names)} scores"
     for cand, result in zip(tqdm(cands, desc=f"scoring ({label})", disable=quiet, unit="cell"), results):
         failed = [n for n in required if n in result.errors]

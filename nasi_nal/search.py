@@ -25,6 +25,7 @@ examples:
   python -m nasi_nal.search --space nb101 --method nal --table nasbench_only108.tfrecord --output run.json
   python -m nasi_nal.search --space nb201 --cell '|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|'
   python -m nasi_nal.search --space nb201 --top-k 1 --train --train-override epochs=12
+  python -m nasi_nal.search --space nb201 --method synflow --candidates 1000 --scores-file nb201_scores.npz
 """
 
 
@@ -60,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
                    help=f"scoring engine, one of {', '.join(ENGINES)}: blockwise (nb201/nb101, blocks compiled "
                         "once), joint (one program per network), masked (many nb201/nb101 cells per call), oracle "
                         "(neural-tangents, exact ntk_trace); auto: blockwise on a CPU, masked on a GPU/TPU")
+    p.add_argument("--scores-file", default=d.scores_file, metavar="PATH",
+                   help="look the candidates' scores up in this scores file (python -m nasi_nal.score) instead of "
+                        "computing them; it must hold every candidate, scored with this search's settings")
     p.add_argument("--bn", default=d.bn,
                    help=f"batch norm while scoring, {' or '.join(BN_MODES)}: train (batch statistics, as the "
                         "reference implementations) or eval (initial statistics)")

@@ -155,3 +155,67 @@ def test_masked_method_on_real_networks_matches_masked_scoring(reference_file, t
     expected = masked.score_cells(models, batch, ["nasi_trace"], keys, per_call=2)
     assert [r["scores"]["nasi_trace"] for r in records] == pytest.approx([e.values["nasi_trace"] for e in expected],
                                                                         rel=1e-6)
+
+
+
+def _made_up_scores_file(path, keys=None, **meta):
+    """NB201 cells (default: every one) with a made-up grad_norm (the cell's index) and snip (failing on every
+    fifth cell), under settings this benchmark's defaults fit."""
+    from nasi_nal import scores_file
+    from nasi_nal.scores import CellScores
+
+    keys = keys or [nb201.format(nb201.index_to_arch(i)) for i in range(nb201.NUM_ARCHS)]
+    results = [CellScores({"grad_norm": float(i), "snip": float(-i)}, {}) if i % 5 else
+               CellScores({"grad_norm": float(i)}, {"snip": "made-up failure"}) for i in range(len(keys))]
+    settings = {"schema": scores_file.SCHEMA, "space": "nb201", "scores": ["grad_norm", "snip"], "bn": "train",
+                "probes": 8, "inits": 1, "seed": 0, "batch": {"size": 32, "data": "gaussian", "labels": "random"},
+                "network": {"proxy": True, "overrides": {}}, "engine_plan": {"masked": ["grad_norm", "snip"]},
+                "cells": {"count": len(keys)}, "device": "gpu: made-up", **meta}
+    columns = scores_file.Columns.from_results(keys, range(len(keys)), ["grad_norm", "snip"], results)
+    scores_file.write(path, columns, settings)
+    return str(path)
+
+
+def test_scores_come_from_a_scores_file_without_computing_any(made_up_table, tmp_path, monkeypatch):
+    from scipy import stats
+
+    monkeypatch.setattr(correlation, "build", lambda *a, **k: pytest.fail("a cell was scored"))
+    path = _made_up_scores_file(tmp_path / "s.npz")
+    summary = correlation.run(space="nb201", table=str(made_up_table), cells=40, scores=["grad_norm", "snip"],
+                              out_dir=tmp_path / "o", progress=False, scores_file=path)
+    rows = correlation.drawn_rows(nb201.NUM_ARCHS, 40, 0)
+    accuracy = np.array([70.0 + (r * 7919) % 250 / 10 for r in rows])
+    assert summary["correlations"]["grad_norm"]["spearman"] == pytest.approx(stats.spearmanr(rows, accuracy).statistic)
+    assert summary["correlations"]["snip"]["failed"] == int(np.sum(rows % 5 == 0)) > 0
+    assert summary["config"]["scores_file"] == "s.npz"
+    assert summary["config"]["engines"] == {"masked": ["grad_norm", "snip"]}
+    assert summary["seconds_per_cell"] is None and "s.npz" in summary["data"] and "gpu: made-up" in summary["data"]
+    assert "scores read from s.npz, not computed here" in next((tmp_path / "o").glob("*.md")).read_text()
+
+
+@pytest.mark.parametrize("kw, meta, message", [
+    (dict(bn="eval"), {}, "bn 'train' there, 'eval' here"),
+    (dict(batch_size=64), {}, "batch.size 32 there, 64 here"),
+    (dict(full=True), {}, "network.proxy True there, False here"),
+    (dict(inputs="real", targets="real", images="x.npz"), {}, "batch.data 'gaussian' there, 'x.npz' here"),
+    (dict(scores=["nwot"]), {}, "has no nwot"),
+    (dict(), {"space": "nb101"}, "space 'nb101' there, 'nb201' here"),
+])
+def test_a_scores_file_of_other_settings_is_refused_in_one_line(made_up_table, tmp_path, monkeypatch, kw, meta,
+                                                               message):
+    monkeypatch.setattr(correlation, "build", lambda *a, **k: pytest.fail("a cell was scored"))
+    path = _made_up_scores_file(tmp_path / "s.npz", **meta)
+    args = dict(space="nb201", table=str(made_up_table), cells=40, scores=["grad_norm"], out_dir=tmp_path / "o",
+                progress=False)
+    with pytest.raises(SystemExit) as e:
+        correlation.run(**{**args, **kw}, scores_file=path)
+    assert str(e.value).startswith("error: ") and message in str(e.value) and "\n" not in str(e.value), e.value
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_a_scores_file_lacking_drawn_cells_is_refused(made_up_table, tmp_path, monkeypatch):
+    monkeypatch.setattr(correlation, "build", lambda *a, **k: pytest.fail("a cell was scored"))
+    path = _made_up_scores_file(tmp_path / "s.npz", keys=[nb201.format(nb201.index_to_arch(i)) for i in range(3)])
+    with pytest.raises(SystemExit, match="lacks 40 of the 40 cells asked for"):
+        correlation.run(space="nb201", table=str(made_up_table), cells=40, scores=["grad_norm"],
+                        out_dir=tmp_path / "o", progress=False, scores_file=path)

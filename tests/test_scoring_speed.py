@@ -14,6 +14,7 @@ def test_measure_counts_compiles_and_the_report_lists_every_method():
     out = scoring_speed.measure("blockwise", ["grad_norm", "nwot"], 3, 0, 5, network)
     rows = out["rows"]
     assert len(rows) == 3 and out["peak_rss_mib"] > 0
+    assert out["peak_device_mib"] is None  # XLA:CPU reports no device memory
     assert rows[0]["compiles"] > 0  # the first cell compiles the blocks it uses
     assert all(0 <= r["compile_seconds"] <= r["seconds"] for r in rows)
     entry = {"set": "grad_norm+nwot", "method": "blockwise", **scoring_speed.summarize(rows), "peak_rss_mib": 1.0,
@@ -23,6 +24,9 @@ def test_measure_counts_compiles_and_the_report_lists_every_method():
               "command": "c", "results": [entry]}
     table = scoring_speed.markdown(report)
     assert "| grad_norm+nwot | blockwise | 3 (1) |" in table
+    assert table.splitlines()[-1].endswith("| 1 | - | - | - |")  # peak RSS, no device memory, no references
+    entry["peak_device_mib"] = 2048.4
+    assert scoring_speed.markdown(report).splitlines()[-1].endswith("| 1 | 2048 | - | - |")
 
 
 def test_masked_method_scores_cells_per_call_and_projects_nb101():

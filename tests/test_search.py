@@ -383,3 +383,58 @@ def test_bad_data_fails_before_any_work(capsys, tmp_path, no_work, case):
                              *extra)
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_a_scores_file_ranks_the_candidates_as_scoring_them_would(tmp_path, monkeypatch):
+    from nasi_nal import space_scoring
+
+    kw = dict(space="nb201", method="nasi_trace", candidates=3, top_k=2, batch_size=4, seed=3)
+    scored = nasi_nal.search(**kw)
+    listed = tmp_path / "cells.txt"
+    listed.write_text("\n".join(c.key for c in reversed(scored.candidates)) + "\n")  # another order, same scores
+    space_scoring.score_space("nb201", tmp_path / "s.npz", cell_list=listed, scores=["nasi_trace"], batch_size=4,
+                              seed=3)
+    monkeypatch.setattr(pipeline.scores, "iter_scores", None)  # nothing may be scored now
+    looked_up = nasi_nal.search(**kw, scores_file=str(tmp_path / "s.npz"))
+    assert [(c.key, c.scores) for c in looked_up.candidates] == [(c.key, c.scores) for c in scored.candidates]
+    assert looked_up.details["engines"] == scored.details["engines"] == {"blockwise": ["nasi_trace"]}
+
+
+def _scores_file(path, keys, **meta):
+    from nasi_nal import scores_file
+    from nasi_nal.scores import CellScores
+
+    settings = {"schema": scores_file.SCHEMA, "space": "nb201", "scores": ["grad_norm"], "bn": "train", "probes": 8,
+                "inits": 1, "seed": 0, "batch": {"size": 16, "data": "gaussian", "labels": "random"},
+                "network": {"proxy": True, "overrides": {}}, "engine_plan": {"blockwise": ["grad_norm"]},
+                "cells": {"count": len(keys)}, **meta}
+    results = [CellScores({"grad_norm": float(i)}, {}) for i in range(len(keys))]
+    scores_file.write(path, scores_file.Columns.from_results(keys, range(len(keys)), ["grad_norm"], results), settings)
+    return str(path)
+
+
+@pytest.mark.parametrize("argv, meta, message", [
+    (["--method", "grad_norm"], {"bn": "eval"}, "bn 'eval' there, 'train' here"),
+    (["--method", "grad_norm", "--batch-size", "64"], {}, "batch.size 16 there, 64 here"),
+    (["--method", "snip"], {}, "has no snip (it holds grad_norm), which this search ranks by"),
+    (["--method", "nasi"], {}, "--method nasi on nb201 scores no candidate"),
+    (["--method", "grad_norm", "--engine", "masked"], {}, "not with --engine masked"),
+    (["--method", "grad_norm"], {"space": "nb101"}, "space 'nb101' there, 'nb201' here"),
+])
+def test_a_scores_file_that_does_not_fit_is_refused_before_any_work(capsys, tmp_path, no_work, argv, meta, message):
+    path = _scores_file(tmp_path / "s.npz", [GOOD_NB201], **meta)
+    code, out, err = run_cli(capsys, "--space", "nb201", "--scores-file", path, *argv)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_a_scores_file_lacking_a_candidate_stops_the_search_before_scoring(capsys, tmp_path, monkeypatch):
+    path = _scores_file(tmp_path / "s.npz", [GOOD_NB201])
+    monkeypatch.setattr(pipeline.scores, "iter_scores", None)
+    code, out, err = run_cli(capsys, "--space", "nb201", "--method", "grad_norm", "--candidates", "3",
+                             "--scores-file", path)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "lacks 3 of the 3 cells asked for" in err
+    missing = tmp_path / "none.npz"
+    code, _, err = run_cli(capsys, "--space", "nb201", "--method", "grad_norm", "--scores-file", str(missing))
+    assert code == 2 and f"scores file {missing} does not exist" in err

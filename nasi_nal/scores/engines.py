@@ -116,7 +116,7 @@ def score_cell(model: nn.Module, variables: Variables | None, batch: Batch, name
 
 def iter_scores(models: Sequence[nn.Module], batch: Batch, names: Sequence[str], keys: Sequence[jax.Array], *,
                 bn: str = DEFAULT_BN, probes: int | str = DEFAULT_PROBES, inits: int = 1, engine: str = "auto",
-                per_call: int = 64, chunk_size: int = 8, cell_names: Sequence[str] | None = None,
+                per_call: int | str = "auto", chunk_size: int = 8, cell_names: Sequence[str] | None = None,
                 space: str | None = None) -> Iterator[CellScores]:
     """Scores ``names`` of every network in ``models`` (one space and size), yielding one CellScores per model in
     order, as soon as its group is done.
@@ -131,7 +131,8 @@ def iter_scores(models: Sequence[nn.Module], batch: Batch, names: Sequence[str],
       inits: draws of each cell's variables (keys ``draw_keys(key, inits)``); a score is the mean over the draws,
         and fails when any draw fails.
       engine: "auto" (:func:`choose`) or one engine for every score.
-      per_call: cells per compiled call of the masked engine (a last, smaller group is padded to it).
+      per_call: cells per compiled call of the masked engine (a last, smaller group is padded to it); "auto":
+        as many as the device's free memory holds (``masked.cells_per_call``), at most ``len(models)``.
       chunk_size: probes / examples per Jacobian chunk.
       cell_names: names for error messages.
       space: the cells' space, which ``choose`` decides by (default: read off the first network).
@@ -145,7 +146,10 @@ def iter_scores(models: Sequence[nn.Module], batch: Batch, names: Sequence[str],
         return
     draws = [draw_keys(k, inits) for k in keys]
     plan = choose(space or space_of(models[0]), names, engine=engine)
-    group = int(per_call) if "masked" in plan else 1
+    group = 1
+    if "masked" in plan:
+        group = int(per_call) if per_call != "auto" else min(len(models), masked.cells_per_call(
+            models[0], batch, plan["masked"], bn=bn, probes=probes, chunk_size=chunk_size))
     for start in range(0, len(models), group):
         idx = range(start, min(start + group, len(models)))
         per_draw: list[list[CellScores]] = []

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nasi_nal.errors import UnknownScoreError
+from nasi_nal.errors import ScoringConfigError, UnknownScoreError
 from nasi_nal.networks import masked as masked_net
 from nasi_nal.networks.nb101 import NB101Network
 from nasi_nal.networks.nb201 import NB201Network
@@ -46,6 +46,16 @@ from nasi_nal.scores.joint import device_program, finish
 MASKED_SCORES = ("grad_norm", "snip", "nasi_trace", "jacob_cov", "ntk_trace", "ntk_cond", "synflow")
 #: Spaces with a masked network.
 MASKED_SPACES = ("nb201", "nb101")
+#: Cells per call where the device reports no memory statistics (XLA:CPU): the constant used before calls were
+#: sized from memory (64 proxy NB101 cells at batch 16 hold ~9 GB of temporaries on the host, DEVELOPERS.md).
+FALLBACK_PER_CALL = 64
+#: The most cells per call chosen from memory: a call's cells share no work, so larger calls only amortize the
+#: per-call overhead further, and a resumable run loses less when a call is cut short.
+MAX_PER_CALL = 1024
+#: The fraction of the device's free memory that one call is sized to use (XLA keeps other buffers besides).
+MEMORY_HEADROOM = 0.7
+#: Cells of the small call whose compiled program's memory analysis gives the bytes per cell.
+PROBE_CELLS = 8
 
 
 def masked_form(model: nn.Module) -> tuple[nn.Module, dict[str, Any]]:
@@ -179,6 +189,63 @@ def score_cells(
     return results
 
 
+def cells_per_call(model: nn.Module, batch: Batch, names: Sequence[str], *, bn: str = DEFAULT_BN,
+                   probes: int | str = DEFAULT_PROBES, chunk_size: int = 8, device: Any = None,
+                   limit: int = MAX_PER_CALL) -> int:
+    """Cells per call of :func:`score_cells` for ``model``'s space and size that fit ``device``'s free memory.
+
+    The free memory is ``bytes_limit - bytes_in_use`` of ``device.memory_stats()`` (default: the first local
+    device); the bytes per cell come from XLA's memory analysis of the program compiled for a call of
+    :data:`PROBE_CELLS` cells (:func:`bytes_per_cell`, one extra compilation, cached). :data:`MEMORY_HEADROOM` of
+    the free memory is divided by it, between 1 and ``limit``. A device that reports no memory statistics (XLA:CPU)
+    gets :data:`FALLBACK_PER_CALL`.
+    """
+    device = device if device is not None else jax.local_devices()[0]
+    stats = device.memory_stats()
+    if not stats or "bytes_limit" not in stats:
+        return max(1, min(FALLBACK_PER_CALL, int(limit)))
+    free = int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    per_cell = bytes_per_cell(model, batch, names, bn=bn, probes=probes, chunk_size=chunk_size)
+    return int(max(1, min(int(limit), MEMORY_HEADROOM * free // per_cell)))
+
+
+def bytes_per_cell(model: nn.Module, batch: Batch, names: Sequence[str], *, bn: str = DEFAULT_BN,
+                   probes: int | str = DEFAULT_PROBES, chunk_size: int = 8, cells: int = PROBE_CELLS) -> float:
+    """Device bytes per cell of a :func:`score_cells` call, from XLA's memory analysis of its program compiled for
+    ``cells`` cells on the default device: arguments, outputs and temporaries (less aliased buffers) over
+    ``cells``. The fixed part (the batch, the program's own buffers) is counted per cell too, so the figure errs high
+    and the calls it sizes err small. ``synflow``'s float64 program runs after it on one all-ones input, holding far
+    less, and is not compiled here."""
+    _check_names(names)
+    check_batch(batch, "bytes_per_cell")
+    net, cell = masked_form(model)
+    shapes = tuple((tuple(a.shape), str(a.dtype)) for a in batch)
+    return _bytes_per_cell(net, tuple(names), bn, probes, int(chunk_size), shapes, int(cells),
+                           jax.tree_util.tree_map(lambda a: (np.shape(a), str(jnp.asarray(a).dtype)), cell))
+
+
+def _bytes_per_cell(net: nn.Module, names: tuple[str, ...], bn: str, probes: int | str, chunk_size: int,
+                    batch_shapes: tuple, cells: int, cell_shapes: Any) -> float:
+    key = (net, names, bn, probes, chunk_size, batch_shapes, cells, jax.default_backend())
+    if key not in _BYTES_PER_CELL:
+        program = _program_for(net, names, bn, probes, chunk_size)
+        is_shape = lambda x: isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], str)  # noqa: E731
+        cell = jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct((cells, *s[0]), s[1]), cell_shapes,
+                                      is_leaf=is_shape)
+        keys = jax.ShapeDtypeStruct((cells, 2), jnp.uint32)
+        batch = Batch(*(jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in batch_shapes))
+        _BYTES_PER_CELL[key] = _footprint(program.lower(keys, cell, batch).compile()) / cells
+    return _BYTES_PER_CELL[key]
+
+
+_BYTES_PER_CELL: dict[tuple, float] = {}
+
+
+def _footprint(compiled: Any) -> int:
+    m = compiled.memory_analysis()
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
+
+
 def cost_analysis(model: nn.Module, batch: Batch, names: Sequence[str], *, bn: str = DEFAULT_BN,
                   probes: int | str = DEFAULT_PROBES, per_call: int = 64) -> dict[str, float]:
     """XLA's counts for the programs ``score_cells`` runs on one call of ``per_call`` cells of ``model``'s space
@@ -210,7 +277,11 @@ def cost_analysis(model: nn.Module, batch: Batch, names: Sequence[str], *, bn: s
         with enable_x64():
             ones = jax.ShapeDtypeStruct((1, *batch.inputs.shape[1:]), jnp.float64)
             counts.append(_synflow_program(net).lower(params, cells, ones).cost_analysis())
+    if any(c is None for c in counts):  # XLA:GPU (jax 0.11 on an H200) counts no unoptimized program
+        raise ScoringConfigError(f"XLA on {jax.default_backend()} gives no cost analysis of the lowered program: "
+                                 "count on the CPU (JAX_PLATFORMS=cpu), where the counts are the same operations")
     return {k: float(sum(c.get(k, 0.0) for c in counts)) for k in ("flops", "transcendentals", "bytes accessed")}
 
 
-__all__ = ["MASKED_SCORES", "MASKED_SPACES", "cost_analysis", "init_variables", "masked_form", "score_cells"]
+__all__ = ["FALLBACK_PER_CALL", "MASKED_SCORES", "MASKED_SPACES", "MAX_PER_CALL", "bytes_per_cell", "cells_per_call",
+           "cost_analysis", "init_variables", "masked_form", "score_cells"]
