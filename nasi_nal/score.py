@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Sequence
 
-from nasi_nal.cli import HelpFormatter
+from nasi_nal.cli import HelpFormatter, add_compile_cache_option, use_compile_cache
 from nasi_nal.errors import NasiNalError
 
 EXAMPLES = """\
@@ -69,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--num-processes", type=int, help="processes taking part (with --coordinator)")
     p.add_argument("--process-id", type=int, help="this process's number, 0..N-1 (with --coordinator)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_compile_cache_option(p)
     return p
 
 
@@ -111,6 +112,7 @@ def _distributed(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    use_compile_cache(args.compile_cache)
     t0 = time.perf_counter()
     try:
         overrides = _overrides(args.override)

@@ -13,7 +13,7 @@ import types
 from typing import Any, Sequence
 
 from nasi_nal import report
-from nasi_nal.cli import HelpFormatter
+from nasi_nal.cli import HelpFormatter, add_compile_cache_option, use_compile_cache
 from nasi_nal.errors import NasiNalError
 
 EXAMPLES = """\
@@ -85,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--train-workdir", default=d.train_workdir,
                    help="where training writes checkpoints and logs (default: runs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars, only the result table")
+    add_compile_cache_option(p)
     return p
 
 
@@ -95,6 +96,7 @@ def _probes(text: str) -> int | str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    use_compile_cache(args.compile_cache)
     from nasi_nal.pipeline import SearchConfig, search
 
     fields = {f.name for f in dataclasses.fields(SearchConfig)}

@@ -5,6 +5,9 @@ import pathlib
 import pytest
 
 _DEFAULT = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The command lines' persistent compilation cache stays off in tests (no writes to ~/.cache, no hits from an
+# earlier run); tests/test_compile_cache.py turns it on explicitly.
+os.environ["NASI_NAL_COMPILE_CACHE"] = "off"
 
 
 def reference_data_dir() -> pathlib.Path | None:

@@ -159,7 +159,8 @@ def feature_entropy(feature: np.ndarray) -> float:
     x = np.asarray(feature, np.float64).reshape(-1, np.shape(feature)[-1])
     x = x - x.mean(axis=0, keepdims=True)
     s = np.linalg.eigvalsh(x.T @ x / x.shape[0])
-    p = s / s.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant feature gives NaN, refused by the score
+        p = s / s.sum()
     return float(np.sum(-p * np.log(p + 1e-8)))
 
 

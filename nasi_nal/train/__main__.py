@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Sequence
 
-from nasi_nal.cli import HelpFormatter
+from nasi_nal.cli import HelpFormatter, add_compile_cache_option, use_compile_cache
 from nasi_nal.errors import NasiNalError
 from nasi_nal.train import cells, recipes
 from nasi_nal.train.train import train_and_evaluate
@@ -33,7 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --workdir")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("overrides", nargs="*", help="config fields as key=value, e.g. epochs=12 batch_size=128")
+    add_compile_cache_option(parser)
     args = parser.parse_args(argv)
+    use_compile_cache(args.compile_cache)
     try:
         config = recipes.get_recipe(args.recipe)
         extra = list(args.overrides)
