@@ -54,7 +54,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import correlation  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
 
-from nasi_nal import pipeline, report  # noqa: E402
+from nasi_nal import methods, pipeline, report  # noqa: E402
 from nasi_nal.errors import NasiNalError  # noqa: E402
 from nasi_nal.scores import LOWER_IS_BETTER, SCORES, ensemble  # noqa: E402
 
@@ -393,7 +393,7 @@ def _candidates(space: str, method: str, wanted: int) -> int:
 
 def _one_shot(space: str, method: str) -> bool:
     """NASI's supernet search returns one cell (NB201); every other method ranks a pool."""
-    return method == "nasi" and space != "nb101"
+    return methods.one_shot(method, space)
 
 
 def _search_data(images: pathlib.Path | None) -> tuple[str, str]:
@@ -828,9 +828,9 @@ def main(argv: Sequence[str] | None = None) -> str:
 
     settings, name = (QUICK, "quick") if args.quick else (FULL, "full")
     if args.methods:
-        bad = [m for m in args.methods.split(",") if m not in pipeline.method_names()]
+        bad = [m for m in args.methods.split(",") if m not in methods.names()]
         if bad:
-            raise NasiNalError(f"--methods {bad}: choose from {', '.join(pipeline.method_names())}")
+            raise NasiNalError(f"--methods {bad}: choose from {', '.join(methods.names())}")
         settings = dataclasses.replace(settings, methods=tuple(args.methods.split(",")))
     if args.scores:
         bad = [s for s in args.scores.split(",") if s not in SCORES]

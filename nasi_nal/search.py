@@ -30,15 +30,19 @@ examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    from nasi_nal.pipeline import DATA_MODES, SCORING_BATCH, SPACES, SearchConfig, method_names
+    from nasi_nal.adapters import spaces
+    from nasi_nal.methods import names
+    from nasi_nal.ranking import SCORING_BATCH
+    from nasi_nal.schema import SearchConfig
+    from nasi_nal.validate import DATA_MODES
     from nasi_nal.scores import BN_MODES, ENGINES
 
     d = SearchConfig()
     p = argparse.ArgumentParser(
         prog="python -m nasi_nal.search", description=__doc__.splitlines()[0].split(": ", 1)[1],
         epilog=EXAMPLES, formatter_class=HelpFormatter)
-    p.add_argument("--space", default=d.space, help=f"search space: {', '.join(SPACES)}")
-    p.add_argument("--method", default=d.method, help=f"one of {', '.join(method_names())}")
+    p.add_argument("--space", default=d.space, help=f"search space: {', '.join(spaces())}")
+    p.add_argument("--method", default=d.method, help=f"one of {', '.join(names())}")
     p.add_argument("--candidates", type=int, default=d.candidates, help="cells proposed and scored")
     p.add_argument("--top-k", type=int, default=d.top_k, help="winners reported (default: min(5, --candidates))")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the proposals and the scores' keys (0..2**32-1)")
@@ -97,7 +101,8 @@ def _probes(text: str) -> int | str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     use_compile_cache(args.compile_cache)
-    from nasi_nal.pipeline import SearchConfig, search
+    from nasi_nal.pipeline import search
+    from nasi_nal.schema import SearchConfig
 
     fields = {f.name for f in dataclasses.fields(SearchConfig)}
     values = {k: v for k, v in vars(args).items() if k in fields}

@@ -6,7 +6,7 @@ scores and settings, and writes one scores file (``nasi_nal.scores_file``, docum
 
 * Cells and keys. Each cell is built at the chosen size (``nasi_nal.networks.build``) and draws its variables from
   ``nasi_nal.scores.cell_key(seed, its canonical key)``; every cell is scored on the batch the search draws for the
-  same seed, size and data (``pipeline._scoring_batch``), so a search with the same settings can look its
+  same seed, size and data (``ranking.scoring_batch``), so a search with the same settings can look its
   candidates up in the file instead of scoring them (``--scores-file``). The engines are
   ``nasi_nal.scores.choose``'s plan (blockwise on a CPU, masked on a GPU/TPU).
 * Chunks and resuming. The cells are cut into fixed chunks of ``chunk_cells``; each chunk is written, when done,
@@ -88,7 +88,7 @@ def load_cells(space: str, *, table: str | os.PathLike | None = None, cell_list:
                first: int | None = None, quiet: bool = True) -> CellSource:
     """The cells of the whole ``space`` (NB201: official index order; NB101: the official enumeration order), of a
     benchmark ``table`` (NB201 results CSV, NB101 tfrecord/npz) or of a ``cell_list`` file (one cell per line in any
-    form ``nasi_nal.train.cells.parse_cell`` reads; blank lines and ``#`` comments skipped). ``first`` keeps only
+    form ``nasi_nal.adapters.parse_cell`` reads; blank lines and ``#`` comments skipped). ``first`` keeps only
     the first cells. A cell listed twice (same canonical key) is refused: it would be scored twice."""
     from nasi_nal.spaces import nb101, nb201
 
@@ -143,7 +143,7 @@ def _table_cells(space: str, path: str | os.PathLike) -> list[tuple[int, Any]]:
 
 
 def _list_cells(space: str, path: str | os.PathLike) -> list[tuple[int, Any]]:
-    from nasi_nal.train.cells import parse_cell
+    from nasi_nal.adapters import parse_cell
 
     path = pathlib.Path(path)
     try:
@@ -275,8 +275,10 @@ def _check_settings(space: str, out: pathlib.Path, scores: Sequence[str], bn: st
                     chunk_cells: int | None, per_call: int | str, devices: int | None,
                     first: int | None) -> tuple[list[str], Any]:
     """Every option checked before any work; the search config whose batch the file's cells are scored on."""
-    from nasi_nal import pipeline, report
+    from nasi_nal import report
+    from nasi_nal.schema import SearchConfig
     from nasi_nal.scores import definitions
+    from nasi_nal.validate import check_data
     from nasi_nal.scores.common import check_bn, check_probes
 
     if space not in SPACES:
@@ -308,9 +310,8 @@ def _check_settings(space: str, out: pathlib.Path, scores: Sequence[str], bn: st
         raise NasiNalError(f"--out {out}: a scores file is an .npz; name it e.g. {out.with_suffix('.npz').name}")
     report.check_writable(out)
     method = names[0]  # a score method: the search config then draws the per-cell scoring batch
-    config = pipeline.SearchConfig(space=space, method=method, data=data, labels=labels, batch_size=batch_size,
-                                   seed=seed)
-    pipeline._check_data(config)
+    config = SearchConfig(space=space, method=method, data=data, labels=labels, batch_size=batch_size, seed=seed)
+    check_data(config)
     return names, config
 
 
@@ -341,9 +342,9 @@ def _example_cell(space: str) -> Any:
 def _search_batch(config: Any) -> Any:
     """The batch a search with ``config`` scores its candidates on: its key is the second half of the seed's
     split (``pipeline.search``), its images the search's pool."""
-    from nasi_nal import pipeline
+    from nasi_nal import ranking
 
-    return pipeline._scoring_batch(config, jax.random.split(jax.random.PRNGKey(config.seed))[1])
+    return ranking.scoring_batch(config, jax.random.split(jax.random.PRNGKey(config.seed))[1])
 
 
 def _settings(source: CellSource, names: list[str], bn: str, probes: int | str, inits: int, seed: int,

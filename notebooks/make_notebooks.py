@@ -55,10 +55,10 @@ NB01 = [
                       "NAS-Bench-101 puts operations on the nodes of a DAG of up to 7 vertices and 9 edges; "
                       "NAS-Bench-201 puts one of 5 operations on each of the 6 edges of a 4-node cell; the DARTS "
                       "space picks two (operation, input) pairs for each of 4 intermediate nodes, for a normal and a "
-                      "reduction cell. Cells are drawn with `nasi_nal.pipeline.draw_cell` (`report.draw_dag`)."),
+                      "reduction cell. Cells are drawn with `nasi_nal.adapters.draw_cell` (`report.draw_dag`)."),
     new_code_cell(SETUP),
     new_code_cell('''\
-from nasi_nal import pipeline, tables
+from nasi_nal import adapters, tables
 from nasi_nal.nal import load_pretrained
 from nasi_nal.spaces import darts, nb101, nb201
 
@@ -69,7 +69,7 @@ print("NAS-Bench-101 ops:", nb101.OPS[1:-1], "| at most", nb101.MAX_VERTICES, "v
     new_code_cell('''\
 cells = {"nb101": nb101.sample(rng), "nb201": nb201.sample(rng), "darts": darts.DARTS_V2}
 for space, cell in cells.items():
-    for path in pipeline.draw_cell(space, cell, WORK / f"{space}.png", title=f"{space}: a cell"):
+    for path in adapters.draw_cell(space, cell, WORK / f"{space}.png", title=f"{space}: a cell"):
         display(Image(filename=str(path)))'''),
     new_markdown_cell("## Expert cells\n\nThe NAL model learns from *expert* cells: the best NAS-Bench-101 cells "
                       "of the team's 20,001-cell sample. With `NASI_NAL_DATA` the sample itself is read; otherwise "
@@ -106,7 +106,7 @@ fig.tight_layout(); show(fig)'''),
     new_code_cell('''\
 best = table.top(1)[0]
 print(f"best cell in the table: {best.hash}, val acc {best.val_acc:.4f}")
-for path in pipeline.draw_cell("nb101", table.cell(table.index_of(best.hash)), WORK / "best.png", title="best"):
+for path in adapters.draw_cell("nb101", table.cell(table.index_of(best.hash)), WORK / "best.png", title="best"):
     display(Image(filename=str(path)))'''),
 ]
 
@@ -227,7 +227,7 @@ NB04 = [
     new_code_cell(SETUP),
     new_code_cell('''\
 import nasi_nal
-from nasi_nal import pipeline
+from nasi_nal import adapters
 
 csv_path = data_file("nb201_cifar10.csv")
 result = nasi_nal.search(space="nb201", method="nal+nasi", candidates=2, top_k=1, seed=0, batch_size=8,
@@ -235,7 +235,7 @@ result = nasi_nal.search(space="nb201", method="nal+nasi", candidates=2, top_k=1
 print(result.table())
 print("timings (s):", {k: round(v, 1) for k, v in result.timings.items()})
 winner = result.winners[0]
-for path in pipeline.draw_cell("nb201", winner.cell, WORK / "winner.png", title=winner.summary):
+for path in adapters.draw_cell("nb201", winner.cell, WORK / "winner.png", title=winner.summary):
     display(Image(filename=str(path)))'''),
     new_code_cell('''\
 from nasi_nal import train

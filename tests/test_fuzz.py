@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from nasi_nal.errors import NasiNalError
 from nasi_nal.spaces import darts, nb101, nb201
 from nasi_nal.train import TrainConfig, apply_overrides, get_recipe
-from nasi_nal.train.cells import parse_cell
+from nasi_nal.adapters import parse_cell
 
 BUDGETS = [pytest.param(dict(max_examples=300, derandomize=True), id="short"),
            pytest.param(dict(max_examples=20_000), id="long", marks=pytest.mark.slow)]

@@ -7,7 +7,7 @@ import stat
 import pytest
 
 import nasi_nal.search as search_cli
-from nasi_nal import pipeline, report
+from nasi_nal import adapters, report
 
 RANDOM_NB201 = ("--quiet", "--space", "nb201", "--method", "random", "--candidates", "3")
 
@@ -47,7 +47,7 @@ def test_ctrl_c_after_the_first_picture_keeps_the_earlier_report(tmp_path, monke
     assert search_cli.main([*RANDOM_NB201, "--top-k", "2", "--output", str(out)]) == 0
     before = _listing(tmp_path)
     drawn = []
-    draw = pipeline.draw_cell
+    draw = adapters.draw_cell
 
     def draw_then_interrupt(*args, **kwargs):
         if drawn:
@@ -55,7 +55,7 @@ def test_ctrl_c_after_the_first_picture_keeps_the_earlier_report(tmp_path, monke
         drawn.append(args)
         return draw(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "draw_cell", draw_then_interrupt)
+    monkeypatch.setattr(adapters, "draw_cell", draw_then_interrupt)
     capsys.readouterr()
     assert search_cli.main([*RANDOM_NB201, "--top-k", "3", "--seed", "1", "--output", str(out)]) == 130
     assert "interrupted: no output was written" in capsys.readouterr().err

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from nasi_nal import pipeline, report  # noqa: E402
+from nasi_nal import adapters, report  # noqa: E402
 from nasi_nal.spaces import darts, nb101, nb201  # noqa: E402
 
 ALL_SIX = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -23,7 +23,7 @@ def _figures(space, cell, monkeypatch, tmp_path):
     """The figures of ``draw_cell``'s pictures, built from the arguments it passes to ``report.draw_dag``."""
     calls = []
     monkeypatch.setattr(report, "draw_dag", lambda path, *args, **kwargs: calls.append((args, kwargs)))
-    pipeline.draw_cell(space, cell, tmp_path / "cell.png", title="rank 1: a cell with a long title")
+    adapters.draw_cell(space, cell, tmp_path / "cell.png", title="rank 1: a cell with a long title")
     monkeypatch.undo()
     return [report.dag_figure(*args, **kwargs) for args, kwargs in calls]
 

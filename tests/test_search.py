@@ -11,7 +11,7 @@ import pytest
 
 import nasi_nal
 import nasi_nal.search as search_cli
-from nasi_nal import pipeline
+from nasi_nal import adapters, methods, proposers, ranking, schema
 from nasi_nal.errors import NasiNalError
 from nasi_nal.networks.build import PROXY_CONFIGS
 from nasi_nal.scores import engines
@@ -63,7 +63,7 @@ def test_help_lists_options_and_examples(capsys):
 
 
 def test_table_metric_says_how_many_runs_it_averages():
-    _, metric = pipeline._load_table("nb101", None)
+    _, metric = adapters.get("nb101").load_table(None)
     assert "one run" in metric and "mean over runs" not in metric
 
 
@@ -112,7 +112,8 @@ def test_a_table_cut_short_is_refused_before_any_work(capsys, tmp_path, no_work)
 
 def test_output_is_checked_before_any_work(capsys, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(pipeline, "_propose", lambda *a: calls.append(a))
+    for name in proposers.PROPOSERS:
+        monkeypatch.setitem(proposers.PROPOSERS, name, lambda *a: calls.append(a))
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o500)
@@ -132,7 +133,7 @@ def test_random_nb201_with_table_lookup_and_outputs(tmp_path, reference_file):
     result = nasi_nal.search(space="nb201", method="random", candidates=6, top_k=2, table=str(csv),
                              output=str(out), cells=(GOOD_NB201,))
     doc = json.loads(out.read_text())
-    assert doc["schema"] == pipeline.SCHEMA and doc["space"] == "nb201"
+    assert doc["schema"] == schema.SCHEMA and doc["space"] == "nb201"
     assert len(doc["candidates"]) == 7 and [c["rank"] for c in doc["candidates"]] == list(range(1, 8))
     assert doc["candidates"][0]["cell"] == GOOD_NB201  # user cells come first; random keeps proposal order
     from nasi_nal.tables import load_nb201
@@ -176,15 +177,15 @@ def test_adding_or_reordering_candidates_changes_no_candidates_score():
 def test_penalty_ties_are_broken_by_the_trace_and_shown():
     traces = [1.0, 2.0, 3.0, 4.0]
     nu = float(nasi_nal.scores.adaptive_nu(traces, 0.5))  # 2.5: R = 1, 2, 2, 1 (2 nu - T mirrors T above nu)
-    cands = [pipeline.Candidate(None, f"c{t}", f"c{t}", None,
+    cands = [schema.Candidate(None, f"c{t}", f"c{t}", None,
                                 scores={"nasi_trace": t, "nasi_penalized": nasi_nal.scores.nasi_penalized(t, 2.0, nu)})
              for t in reversed(traces)]  # proposal order puts the larger trace of each tied pair first
-    order = pipeline._order(cands, "nasi_penalized", True)
+    order = ranking.order(cands, "nasi_penalized", True)
     assert [c.scores["nasi_trace"] for c in order] == [2.0, 3.0, 1.0, 4.0]  # inside the constraint first
     for rank, c in enumerate(order, 1):
         c.rank = rank
-    assert pipeline.ties(order, "nasi_penalized") == [[1, 2], [3, 4]]
-    result = pipeline.SearchResult(pipeline.SearchConfig(), "nasi_penalized", order, order, {}, {})
+    assert ranking.ties(order, "nasi_penalized") == [[1, 2], [3, 4]]
+    result = schema.SearchResult(schema.SearchConfig(), "nasi_penalized", order, order, {}, {})
     text = result.table()
     assert text.splitlines()[2].split()[0] == "1=" and "ranks 1, 2 tie on nasi_penalized" in text
     assert "the smaller nasi_trace first" in text
@@ -268,7 +269,7 @@ def test_nal_ranks_user_cells_by_the_same_likelihood():
 def test_callable_module_keeps_the_python_api():
     assert callable(nasi_nal.search)
     assert isinstance(nasi_nal.search(space="nb201", method="random", candidates=2, top_k=1),
-                      pipeline.SearchResult)
+                      schema.SearchResult)
 
 
 def test_ctrl_c_leaves_no_output_file(tmp_path):
@@ -318,8 +319,8 @@ def no_work(monkeypatch):
     def started(*args, **kwargs):
         raise AssertionError("the search started before its input was validated")
 
-    monkeypatch.setattr(pipeline, "_propose", started)
-    monkeypatch.setattr(pipeline, "_supernet", started)
+    for name in proposers.PROPOSERS:
+        monkeypatch.setitem(proposers.PROPOSERS, name, started)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -394,7 +395,7 @@ def test_a_scores_file_ranks_the_candidates_as_scoring_them_would(tmp_path, monk
     listed.write_text("\n".join(c.key for c in reversed(scored.candidates)) + "\n")  # another order, same scores
     space_scoring.score_space("nb201", tmp_path / "s.npz", cell_list=listed, scores=["nasi_trace"], batch_size=4,
                               seed=3)
-    monkeypatch.setattr(pipeline.scores, "iter_scores", None)  # nothing may be scored now
+    monkeypatch.setattr(ranking.scores, "iter_scores", None)  # nothing may be scored now
     looked_up = nasi_nal.search(**kw, scores_file=str(tmp_path / "s.npz"))
     assert [(c.key, c.scores) for c in looked_up.candidates] == [(c.key, c.scores) for c in scored.candidates]
     assert looked_up.details["engines"] == scored.details["engines"] == {"blockwise": ["nasi_trace"]}
@@ -430,7 +431,7 @@ def test_a_scores_file_that_does_not_fit_is_refused_before_any_work(capsys, tmp_
 
 def test_a_scores_file_lacking_a_candidate_stops_the_search_before_scoring(capsys, tmp_path, monkeypatch):
     path = _scores_file(tmp_path / "s.npz", [GOOD_NB201])
-    monkeypatch.setattr(pipeline.scores, "iter_scores", None)
+    monkeypatch.setattr(ranking.scores, "iter_scores", None)
     code, out, err = run_cli(capsys, "--space", "nb201", "--method", "grad_norm", "--candidates", "3",
                              "--scores-file", path)
     assert (code, out) == (2, "")
@@ -438,3 +439,23 @@ def test_a_scores_file_lacking_a_candidate_stops_the_search_before_scoring(capsy
     missing = tmp_path / "none.npz"
     code, _, err = run_cli(capsys, "--space", "nb201", "--method", "grad_norm", "--scores-file", str(missing))
     assert code == 2 and f"scores file {missing} does not exist" in err
+
+
+def test_a_new_method_is_one_registry_entry(monkeypatch, tmp_path):
+    """A toy ranker (most non-'none' edges first) paired with uniform proposals, registered and run through the CLI."""
+    def by_edges(config, cands, key, quiet, details):
+        for c in cands:
+            c.scores["edges"] = float(sum(op != "none" for op in c.cell.ops))
+        return "edges", True
+
+    monkeypatch.setitem(ranking.RANKERS, "edges", ranking.Ranker(lambda space: [], by_edges))
+    monkeypatch.setattr(methods, "METHODS", dict(methods.METHODS))
+    methods.register("toy", methods.Method("uniform", "edges"))
+    out = tmp_path / "toy.json"
+    assert search_cli.main(["--space", "nb201", "--method", "toy", "--candidates", "6", "--top-k", "3", "--quiet",
+                            "--output", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    edges = [c["scores"]["edges"] for c in doc["candidates"]]
+    assert doc["ranking_score"] == "edges" and edges == sorted(edges, reverse=True) and len(edges) == 6
+    with pytest.raises(NasiNalError, match="exists already"):
+        methods.register("toy", methods.Method("uniform", "edges"))

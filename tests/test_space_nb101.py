@@ -364,36 +364,6 @@ def test_sample_rejects_bad_arguments():
         nb101.sample(np.random.default_rng(0), num_vertices=8)
 
 
-def test_mutate_is_valid_different_and_deterministic():
-    rng = np.random.default_rng(3)
-    for _ in range(50):
-        parent = nb101.sample(rng)
-        child = nb101.mutate(parent, rng)
-        nb101.validate(child.matrix, child.ops)
-        assert child.pruned() == child and child.hash != parent.hash
-    parent = nb101.Cell(README_MATRIX, README_OPS)
-    assert nb101.mutate(parent, np.random.default_rng(5)) == nb101.mutate(parent, np.random.default_rng(5))
-
-
-def test_mutate_grows_the_smallest_cell_and_changes_only_ops_when_asked():
-    smallest = nb101.Cell([[0, 1], [0, 0]], ("input", "output"))
-    assert nb101.mutate(smallest, np.random.default_rng(0)).num_vertices > 2
-    parent = nb101.Cell(README_MATRIX, README_OPS)
-    child = nb101.mutate(parent, np.random.default_rng(0), edge_prob=0.0, op_prob=1.0)
-    np.testing.assert_array_equal(child.matrix, parent.matrix)
-    assert all(a != b for a, b in zip(child.ops[1:-1], parent.ops[1:-1]))
-
-
-def test_mutate_rejects_bad_arguments():
-    cell = nb101.Cell(CHAIN, ("input", C1, "output"))
-    with pytest.raises(ValueError, match="both 0"):
-        nb101.mutate(cell, np.random.default_rng(0), edge_prob=0.0, op_prob=0.0)
-    with pytest.raises(ValueError, match="edge_prob=1.5"):
-        nb101.mutate(cell, np.random.default_rng(0), edge_prob=1.5)
-    with pytest.raises(TypeError, match="takes a Cell"):
-        nb101.mutate((CHAIN, ("input", C1, "output")), np.random.default_rng(0))
-
-
 # --- graphs ---------------------------------------------------------------------------------------------------
 
 
@@ -426,13 +396,3 @@ def test_to_graph():
     with pytest.raises(InvalidCellError, match="upper-triangular"):
         nb101.to_graph(README_MATRIX.T, README_OPS)
 
-
-def test_batch_graphs():
-    cells = [nb101.Cell(README_MATRIX, README_OPS), nb101.Cell(CHAIN, ("input", C1, "output"))]
-    batch = nb101.batch_graphs(cells)
-    assert batch.n_node.tolist() == [7, 3] and batch.n_edge.tolist() == [9, 2]
-    assert batch.nodes.shape == (10, 8)
-    assert batch.senders[9:].tolist() == [7, 8] and batch.receivers[9:].tolist() == [8, 9]  # offset by 7 nodes
-    assert [g.n_node.tolist() for g in jraph.unbatch_np(batch)] == [[7], [3]]
-    with pytest.raises(InvalidCellError, match="no cells"):
-        nb101.batch_graphs([])

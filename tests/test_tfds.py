@@ -5,7 +5,7 @@ import tensorflow_datasets as tfds
 
 import nasi_nal
 from nasi_nal.train import apply_overrides, get_recipe, train_and_evaluate
-from nasi_nal.train.input_pipeline import load_pool
+from nasi_nal.datasets import scoring_pool
 from train_support import TinyCNN
 
 
@@ -22,7 +22,7 @@ def test_one_training_step_on_mock_cifar10(tmp_path):
 
 def test_search_scoring_pool_from_mock_cifar10():
     with tfds.testing.mock_data(num_examples=24):
-        images, labels = load_pool("cifar10", limit=16)
+        images, labels = scoring_pool("cifar10", limit=16)
         result = nasi_nal.search(space="nb201", method="random", candidates=2, data="cifar10", labels="real")
     assert images.shape == (16, 32, 32, 3) and images.dtype == np.uint8 and labels.shape == (16,)
     assert result.config.data == "cifar10" and len(result.winners) == 2

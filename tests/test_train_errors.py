@@ -12,7 +12,8 @@ import pytest
 from nasi_nal.errors import ConfigError, DataError, InvalidCellError
 from nasi_nal.train import apply_overrides, get_recipe
 from nasi_nal.train.__main__ import main as cli_main
-from nasi_nal.train.cells import parse_cell, winners
+from nasi_nal.adapters import parse_cell
+from nasi_nal.train.cells import winners
 from nasi_nal.train.input_pipeline import load_in_memory
 from train_support import make_npz
 

@@ -1,8 +1,8 @@
 """NASI's one-shot search: maximise the penalised NTK trace over a Gumbel-softmax relaxation of the cell, at init.
 
 Shu, Cai, Dai, Ooi, Low. "NASI: Label- and Data-agnostic Neural Architecture Search at Initialization", ICLR 2022.
-The paper's Algorithm 1 could not be read from this workplace; the algorithm below follows the project brief's
-reading of it (Sec. 4.3), and its free choices are named as such:
+The steps below are our reading of the paper's Sec. 4.3 (its Algorithm 1); where the paper leaves a choice open,
+the step says which choice is made here:
 
 1. Initialise the supernet's weights theta_0 once (they are never trained) and the logits ``alpha_0 = 0``.
 2. For t = 1..T: draw a mini-batch D_t (real or Gaussian inputs, real or random labels) and a Gumbel sample

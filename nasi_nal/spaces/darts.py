@@ -150,37 +150,6 @@ def sample(rng: np.random.Generator) -> Genotype:
     return Genotype(normal=normal, normal_concat=list(CONCAT), reduce=reduce, reduce_concat=list(CONCAT))
 
 
-def mutate(genotype: Genotype, rng: np.random.Generator) -> Genotype:
-    """``genotype`` with one edge changed: a different op, or a different input.
-
-    A cell (normal/reduce) and one of its 8 edges are picked uniformly; then, with probability 1/2, the edge's
-    input moves (uniformly) to another node the edge's node may read that is neither its current input nor its
-    sibling's input, else its op changes (uniformly) to a different op from :data:`OPS`. Edges into node 2 can read
-    only 0 and 1, both taken, so they always change op. The result is always valid and differs from the parent.
-    """
-    _check_generator(rng)
-    validate(genotype)
-    cells = {"normal": list(genotype.normal), "reduce": list(genotype.reduce)}
-    name = CELLS[int(rng.integers(len(CELLS)))]
-    cell = cells[name]
-    position = int(rng.integers(NUM_CELL_EDGES))
-    node = position // EDGES_PER_NODE
-    sibling = cell[position ^ 1][1]  # the other edge of the same node (pairs are 2k, 2k + 1)
-    op, source = cell[position]
-    free_sources = [s for s in range(node + NUM_INPUTS) if s not in (source, sibling)]
-    if free_sources and rng.random() < 0.5:
-        cell[position] = (op, free_sources[int(rng.integers(len(free_sources)))])
-    else:
-        new_ops = [o for o in OPS if o != op]
-        cell[position] = (new_ops[int(rng.integers(len(new_ops)))], source)
-    return Genotype(
-        normal=cells["normal"],
-        normal_concat=list(genotype.normal_concat),
-        reduce=cells["reduce"],
-        reduce_concat=list(genotype.reduce_concat),
-    )
-
-
 def to_json(genotype: Genotype) -> str:
     """The genotype as JSON (validated first); :func:`from_json` reads it back.
 
@@ -285,7 +254,6 @@ __all__ = [
     "DARTS_V2",
     "validate",
     "sample",
-    "mutate",
     "to_json",
     "from_json",
     "to_graph",

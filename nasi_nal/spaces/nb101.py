@@ -324,57 +324,6 @@ def sample(rng: np.random.Generator, num_vertices: int = MAX_VERTICES) -> Cell:
         return Cell._trusted(pm, pops)
 
 
-def mutate(
-    cell: Cell,
-    rng: np.random.Generator,
-    edge_prob: float = 1.0 / MAX_VERTICES,
-    op_prob: float = 1.0 / (MAX_VERTICES - 2),
-    max_tries: int = 10_000,
-) -> Cell:
-    """A valid, pruned cell with a different hash, by the mutation of NAS-Bench-101's regularized evolution.
-
-    The cell is first padded to 7 vertices with unconnected inner vertices (random ops) so that mutation can grow
-    it, as the official example mutates the unpruned 7-vertex ``original_matrix``. Then every upper-triangular
-    entry flips with ``edge_prob`` (official: mutation_rate / 7) and every inner op changes to a different op with
-    ``op_prob`` (official: mutation_rate / 5), retrying until the pruned result is valid and its hash differs.
-    """
-    _check_generator(rng)
-    if not isinstance(cell, Cell):
-        raise TypeError(f"mutate takes a Cell (nb101.Cell(matrix, ops)), got {type(cell)}")
-    for name, p in (("edge_prob", edge_prob), ("op_prob", op_prob)):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"{name}={p} is not a probability: pass a value in [0, 1]")
-    if edge_prob == 0.0 and op_prob == 0.0:
-        raise ValueError("edge_prob and op_prob are both 0, so no mutation can happen: make one positive")
-    v = cell.num_vertices
-    n = MAX_VERTICES
-    base = np.zeros((n, n), dtype=np.uint8)
-    base[: v - 1, : v - 1] = cell.matrix[:-1, :-1]
-    base[: v - 1, n - 1] = cell.matrix[:-1, -1]
-    codes = np.zeros(n, dtype=np.int64)  # inner-op indices into INNER_OPS; the ends are never read
-    codes[1 : v - 1] = [INNER_OPS.index(op) for op in cell.ops[1:-1]]
-    codes[v - 1 : n - 1] = rng.integers(0, len(INNER_OPS), size=n - v)
-    upper = np.triu(np.ones((n, n), dtype=bool), k=1)
-    for _ in range(max_tries):
-        flips = (rng.random((n, n)) < edge_prob) & upper
-        m = base ^ flips.astype(np.uint8)
-        change = rng.random(n) < op_prob
-        shifted = (codes + rng.integers(1, len(INNER_OPS), size=n)) % len(INNER_OPS)
-        new_codes = np.where(change, shifted, codes)
-        ops = ("input",) + tuple(INNER_OPS[c] for c in new_codes[1:-1]) + ("output",)
-        try:
-            _, _, pm, pops = _validated(m, ops)
-        except InvalidCellError:
-            continue
-        spec = _hash_pruned(pm, pops)
-        if spec != cell.hash:
-            return Cell._trusted(pm, pops, spec=spec)
-    raise InvalidCellError(
-        f"no valid, different mutant of {cell!r} in {max_tries} tries with edge_prob={edge_prob}, "
-        f"op_prob={op_prob}: raise the probabilities or max_tries"
-    )
-
-
 def _full_dag_masks(num_vertices: int) -> np.ndarray:
     """Bit strings (official ``gen_is_edge_fn`` layout) of the full DAGs with at most 9 edges, ascending.
 
@@ -506,10 +455,3 @@ def to_graph(cell_or_matrix, ops: Sequence[str] | None = None) -> jraph.GraphsTu
         globals=None,
     )
 
-
-def batch_graphs(cells: Sequence[Cell]) -> jraph.GraphsTuple:
-    """One ``GraphsTuple`` holding the graphs of ``cells`` (``jraph.batch_np``: host numpy arrays, no device copy)."""
-    cells = list(cells)
-    if not cells:
-        raise InvalidCellError("batch_graphs got no cells: pass at least one")
-    return jraph.batch_np([to_graph(cell) for cell in cells])

@@ -218,23 +218,6 @@ def sample(rng: np.random.Generator) -> Arch:
     return Arch(tuple(OPS[int(d)] for d in digits))
 
 
-def mutate(arch: ArchLike, rng: np.random.Generator) -> Arch:
-    """``arch`` with one edge's op replaced by a different op (uniform over the other 4).
-
-    Follows regularized evolution's mutation on NAS-Bench-201 (AutoDL-Projects ``exps/NATS-algos/
-    regularized_ea.py``, ``mutate_topology_func``): first a feature-map node 1..3 uniformly, then one of its input
-    edges uniformly -- so the single edge into node 1 changes with probability 1/3, each edge into node 3 with 1/9.
-    """
-    _check_generator(rng)
-    ops = list(_as_arch(arch).ops)
-    to_node = int(rng.integers(1, NUM_NODES))
-    from_node = int(rng.integers(to_node))
-    edge = EDGES.index((to_node, from_node))
-    choices = [op for op in OPS if op != ops[edge]]
-    ops[edge] = choices[int(rng.integers(len(choices)))]
-    return Arch(tuple(ops))
-
-
 # The op-on-node DAG of :func:`to_graph`, fixed for every cell: node 0 = input, node 1 + e = the op on EDGES[e],
 # node 7 = output. The op on edge (i <- j) reads feature map j, i.e. the input (j = 0) or the ops on edges into j;
 # ops on edges into the last feature map (3) feed the output.
@@ -304,6 +287,5 @@ __all__ = [
     "arch_to_index",
     "all_archs",
     "sample",
-    "mutate",
     "to_graph",
 ]

@@ -17,10 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nasi_nal.datasets import class_names, decode_image, existing_path, folder_files, tfds_source
 from nasi_nal.errors import DataError
 from nasi_nal.train.recipes import TrainConfig
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -42,10 +42,10 @@ class InMemoryData:
 def load_in_memory(config: TrainConfig) -> InMemoryData:
     """Reads the configured source, checks shapes and labels, splits off the validation hold-out."""
     if config.data_source == "npz":
-        x_tr, y_tr, x_te, y_te = _load_npz(_existing(config.data_dir, "the .npz file"))
+        x_tr, y_tr, x_te, y_te = _load_npz(existing_path(config.data_dir, "the .npz file"))
     elif config.data_source == "folder":
-        root = _existing(config.data_dir, "the image-folder root (holding train/ and test/)")
-        classes = _class_names(root / "train")
+        root = existing_path(config.data_dir, "the image-folder root (holding train/ and test/)")
+        classes = class_names(root / "train")
         x_tr, y_tr = _load_folder_split(root / "train", classes, config.image_size)
         x_te, y_te = _load_folder_split(root / "test", classes, config.image_size)
     else:
@@ -67,15 +67,6 @@ def load_in_memory(config: TrainConfig) -> InMemoryData:
     mean = tuple(float(v) for v in pixels.mean(axis=0))
     std = tuple(float(v) for v in pixels.std(axis=0))
     return InMemoryData(x_tr, y_tr, x_val, y_val, x_te, y_te, mean, std)
-
-
-def _existing(path: str, what: str) -> pathlib.Path:
-    if not path:
-        raise DataError(f"data_dir is empty: set data_dir=PATH to {what}")
-    p = pathlib.Path(path).expanduser()
-    if not p.exists():
-        raise DataError(f"data_dir {str(p)!r} does not exist: set data_dir to {what}")
-    return p
 
 
 def _load_npz(path: pathlib.Path) -> tuple[np.ndarray, ...]:
@@ -104,45 +95,10 @@ def _check_arrays(name: str, x: np.ndarray, y: np.ndarray, config: TrainConfig) 
                         "set num_classes to the number of classes")
 
 
-def _class_names(split_dir: pathlib.Path) -> list[str]:
-    if not split_dir.is_dir():
-        raise DataError(f"{split_dir} is not a folder: an image-folder data set needs train/<class>/* and "
-                        "test/<class>/* (e.g. the extracted cifar10_jpeg_q75 tree)")
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
-    if not classes:
-        raise DataError(f"{split_dir} has no class sub-folders; expected {split_dir}/<class>/<image>")
-    return classes
-
-
-def _folder_files(split_dir: pathlib.Path, classes: Sequence[str]) -> tuple[list[pathlib.Path], np.ndarray]:
-    found = _class_names(split_dir)
-    if found != list(classes):
-        raise DataError(f"{split_dir} has classes {found} but train/ has {list(classes)}; both splits need the "
-                        "same class folders")
-    files, labels = [], []
-    for label, name in enumerate(classes):
-        members = sorted(p for p in (split_dir / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        files += members
-        labels += [label] * len(members)
-    if not files:
-        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {split_dir}")
-    return files, np.asarray(labels, np.int32)
-
-
-def _decode(path: pathlib.Path) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), np.uint8)
-    except OSError as exc:
-        raise DataError(f"cannot decode image {path}: {exc}") from exc
-
-
 def _load_folder_split(split_dir: pathlib.Path, classes: Sequence[str], size: int) -> tuple[np.ndarray, np.ndarray]:
-    files, labels = _folder_files(split_dir, classes)
+    files, labels = folder_files(split_dir, classes)
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        images = list(pool.map(_decode, files))
+        images = list(pool.map(decode_image, files))
     bad = next((f for f, im in zip(files, images) if im.shape != (size, size, 3)), None)
     if bad is not None:
         shape = images[files.index(bad)].shape
@@ -151,28 +107,10 @@ def _load_folder_split(split_dir: pathlib.Path, classes: Sequence[str], size: in
     return np.stack(images), labels
 
 
-def _tfds_source(config: TrainConfig, split: str) -> Any:
-    """A random-access tfds source (``tfds.data_source``: no TensorFlow needed for array_record data)."""
-    import tensorflow_datasets as tfds
-
-    kwargs: dict[str, Any] = {}
-    if config.manual_dir:
-        kwargs["download_and_prepare_kwargs"] = {
-            "download_config": tfds.download.DownloadConfig(manual_dir=config.manual_dir)}
-    try:
-        return tfds.data_source(config.dataset, split=split, data_dir=config.data_dir or None,
-                                download=config.download, **kwargs)
-    except Exception as exc:  # tfds raises assorted types for "not prepared", "no such dataset", bad paths
-        raise DataError(
-            f"tensorflow-datasets could not open {config.dataset!r} split {split!r} ({type(exc).__name__}: {exc}). "
-            "Prepare it first (download=true, or for imagenet2012 the ILSVRC tars in manual_dir), point data_dir "
-            "at its tfds folder, or use data_source=npz / data_source=folder with data_dir=PATH") from exc
-
-
 def _load_tfds_arrays(config: TrainConfig) -> tuple[np.ndarray, ...]:
     out = []
     for split in ("train", "test"):
-        source = _tfds_source(config, split)
+        source = tfds_source(config.dataset, split, config.data_dir, config.download, config.manual_dir)
         images = np.stack([np.asarray(ex["image"], np.uint8) for ex in source])
         labels = np.asarray([int(ex["label"]) for ex in source], np.int32)
         out += [images, labels]
@@ -230,20 +168,20 @@ class FolderSource:
     """Random access over an image-folder split: ``len`` and ``[i] -> (uint8 HWC image, label)``."""
 
     def __init__(self, split_dir: pathlib.Path, classes: Sequence[str]):
-        self.files, self.labels = _folder_files(split_dir, classes)
+        self.files, self.labels = folder_files(split_dir, classes)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        return _decode(self.files[i]), int(self.labels[i])
+        return decode_image(self.files[i]), int(self.labels[i])
 
 
 class TfdsSource:
     """Random access over a tfds split (``tfds.data_source``)."""
 
     def __init__(self, config: TrainConfig, split: str):
-        self.source = _tfds_source(config, split)
+        self.source = tfds_source(config.dataset, split, config.data_dir, config.download, config.manual_dir)
 
     def __len__(self) -> int:
         return len(self.source)
@@ -256,8 +194,8 @@ class TfdsSource:
 def open_stream_sources(config: TrainConfig) -> tuple[Any, Any]:
     """(train, test) random-access sources for streamed training."""
     if config.data_source == "folder":
-        root = _existing(config.data_dir, "the image-folder root (holding train/ and test/)")
-        classes = _class_names(root / "train")
+        root = existing_path(config.data_dir, "the image-folder root (holding train/ and test/)")
+        classes = class_names(root / "train")
         return FolderSource(root / "train", classes), FolderSource(root / "test", classes)
     if config.data_source == "tfds":
         return TfdsSource(config, "train"), TfdsSource(config, "validation")
@@ -335,43 +273,3 @@ def stream_eval_batches(source: Any, size: int, batch: int, workers: int = 8
         for start in range(0, len(source), batch):
             items = list(pool.map(load, range(start, min(start + batch, len(source)))))
             yield np.stack([im for im, _ in items]), np.asarray([lb for _, lb in items], np.int32)
-
-
-def load_pool(source: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to ``limit`` training images (uint8 NHWC) and labels, spread evenly over the split, for scoring batches.
-
-    ``source`` is ``"cifar10"`` (a prepared tensorflow-datasets copy), an ``.npz`` with ``x_train``/``y_train``, or an
-    image-folder root with ``train/<class>/*``. Zero-cost scores need a few hundred images, not the whole set.
-    """
-    if source == "cifar10":
-        data = _tfds_source(TrainConfig(dataset="cifar10"), "train")
-        rows = np.linspace(0, len(data) - 1, min(limit, len(data))).astype(int)
-        examples = [data[int(i)] for i in rows]
-        return (np.stack([np.asarray(ex["image"], np.uint8) for ex in examples]),
-                np.asarray([int(ex["label"]) for ex in examples], np.int32))
-    path = _existing(source, "an .npz with x_train/y_train or an image folder with train/<class>/*")
-    if path.is_dir():
-        files, labels = _folder_files(path / "train", _class_names(path / "train"))
-        rows = np.linspace(0, len(files) - 1, min(limit, len(files))).astype(int)
-        images = [_decode(files[i]) for i in rows]
-        if len({im.shape for im in images}) > 1:
-            raise DataError(f"images under {path / 'train'} differ in size ({sorted({im.shape for im in images})}): "
-                            "scoring batches need images of one size, e.g. CIFAR-10's 32x32")
-        return np.stack(images), labels[rows]
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "x_train" not in f.files or "y_train" not in f.files:
-                raise DataError(f"{path} lacks x_train/y_train (it has {sorted(f.files)}): pass an .npz holding "
-                                "uint8 NHWC training images and their integer labels")
-            x, y = np.asarray(f["x_train"]), np.asarray(f["y_train"])
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path} as an .npz data set ({exc}); pickled arrays are refused") from exc
-    if x.ndim != 4 or x.shape[-1] != 3 or y.shape != (len(x),) or not len(x):
-        raise DataError(f"{path}: x_train {x.shape} / y_train {y.shape} are not (N, H, W, 3) images with N labels")
-    if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
-        raise DataError(f"{path}: x_train has dtype {x.dtype}; pass uint8 images (0..255, normalized as CIFAR-10) or "
-                        "float images (used as given)")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: y_train has dtype {y.dtype}; pass integer labels")
-    rows = np.linspace(0, len(x) - 1, min(limit, len(x))).astype(int)
-    return x[rows], y[rows].astype(np.int32)

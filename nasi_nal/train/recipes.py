@@ -234,7 +234,7 @@ def validate(config: TrainConfig) -> TrainConfig:
             raise ConfigError(f"config field {key}={getattr(config, key)!r} is not one of {allowed}")
     if config.space and config.space not in ("nb101", "nb201", "darts"):
         raise ConfigError(f"space={config.space!r} is not one of ('nb101', 'nb201', 'darts')")
-    for key, kind in _TYPES.items():  # typed values (a mapping, from_dict) are not parsed, so check their types
+    for key, kind in _TYPES.items():  # typed values (a mapping) are not parsed, so check their types
         value = getattr(config, key)
         if not _has_type(value, kind):
             raise ConfigError(f"config field {key!r} needs {_WANT.get(kind, 'a JSON object')}, got {value!r:.200}")
@@ -265,7 +265,3 @@ def to_dict(config: TrainConfig) -> dict[str, Any]:
     out["model_overrides"] = dict(config.model_overrides)
     return out
 
-
-def from_dict(data: Mapping[str, Any]) -> TrainConfig:
-    """Inverse of :func:`to_dict`; unknown keys are an error (a config from another version of nasi_nal)."""
-    return apply_overrides(TrainConfig(), dict(data))

@@ -49,7 +49,7 @@ class TrainState(flax.struct.PyTreeNode):
 
 def build_model(config: TrainConfig) -> nn.Module:
     """The configured space's network for the configured cell (``nasi_nal.networks.build.build``)."""
-    from nasi_nal.train.cells import parse_cell
+    from nasi_nal.adapters import parse_cell
 
     if not config.space:
         raise ConfigError("no space given: set space=nb101|nb201|darts (or use a recipe), or pass a Flax module "
