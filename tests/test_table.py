@@ -5,6 +5,7 @@ import itertools
 import json
 import pathlib
 import sys
+from typing import Sequence
 
 import numpy as np
 import pytest
@@ -254,3 +255,78 @@ def test_scatter_panels_spread_their_points_and_say_their_scale():
     ticks = [t.get_window_extent(renderer) for ax in panels for t in ax.get_xticklabels() if t.get_text()]
     for i, title in enumerate(titles):
         assert not any(title.overlaps(b) for b in titles[:i] + titles[i + 1:] + labels + ticks)
+
+
+GOLDEN = pathlib.Path(__file__).resolve().parent / "data" / "table_render"
+
+
+def _synthetic_sections(out: pathlib.Path) -> None:
+    """Section JSONs of every shape ``render`` formats (two data modes, a mode not run, costly rows, pool search,
+    a failed correlation, unscorable candidates, picks outside the table, section 3 runs), made up and small."""
+    rng = np.random.default_rng(0)
+
+    def part(space: str, mode: str, scores: Sequence[str], cells: int = 6) -> dict:
+        records = [{"cell": f"{space}-{i}", "accuracy": float(80 + 2 * i),
+                    "scores": {s: float(rng.normal(k + 1, 1)) for k, s in enumerate(scores)}} for i in range(cells)]
+        correlations = {s: {"cells": cells, "failed": 0, "lower_is_better": s == "ntk_cond", "spearman": 0.1 * k,
+                            "kendall": 0.05 * k, "spearman_ci95": [0.1 * k - 0.2, 0.1 * k + 0.2],
+                            "kendall_ci95": [0.05 * k - 0.1, 0.05 * k + 0.1]} for k, s in enumerate(scores)}
+        correlations[scores[-1]] = {"cells": 2, "failed": cells - 2, "lower_is_better": False, "spearman": None,
+                                    "kendall": None, "note": "fewer than 3 scored cells"}
+        return {"config": {"batch_size": 8, "bn": "train", "probes": 8},
+                "summary": {"cells": cells, "table": f"{space}.table", "accuracy": "test accuracy",
+                            "data": f"{mode} batch", "network": {"channels": 4}, "device": "cpu: cpu",
+                            "seconds_per_cell": {"mean": 0.25, "median": 0.2}},
+                "correlations": correlations, "records": records,
+                "pool_search": {"pool_size": 3, "seeds": 2, "random": 84.0, "pool_best": 88.5,
+                                "picks": {s: ({"mean": 86.0, "std": 1.5, "pools": 2} if s != scores[-1] else
+                                              {"mean": None, "std": None, "pools": 0}) for s in scores}}}
+
+    costly = part("nb201", "real-real", ["ntk_cond", "ntk_trace"], cells=4)
+    costly.pop("pool_search")
+    sections = {
+        "section1/nb201.json": {"space": "nb201", "bn": "train", "nal_note": "no NB201 likelihood",
+                                "modes": {"real-real": part("nb201", "real-real", ["synflow", "nwot", "snip"]),
+                                          "gaussian-random": part("nb201", "gaussian-random", ["synflow", "nwot"])},
+                                "modes_not_run": {}, "costly": costly, "wall_seconds": 1.0},
+        "section1/nb101.json": {"space": "nb101", "bn": "train", "nal_note": "1 of the 6 sampled cells are experts",
+                                "modes": {"gaussian-random": part("nb101", "gaussian-random", ["params", "nwot"])},
+                                "modes_not_run": {"real-real": "no --images given"}, "costly": None,
+                                "wall_seconds": 1.0},
+        "section2/nb201.json": {
+            "space": "nb201", "table": "nb201.table", "data": "gaussian", "candidates": 5, "seeds": 2,
+            "table_best": 94.37, "table_mean": 87.04, "methods": {
+                "random": {"seeds": 2, "picks_in_table": 2, "accuracy_mean": 90.0, "accuracy_std": 1.0,
+                           "pool_best_mean": 92.0, "wall_seconds_mean": 3.0, "device": "cpu", "platform": "cpu",
+                           "ranking_score": None, "candidates": 5, "unscorable_candidates": 0,
+                           "picks": [{"seed": 0, "cell": "a", "accuracy": 89.0}, {"seed": 1, "cell": "b",
+                                                                                  "accuracy": 91.0}]},
+                "nal": {"seeds": 2, "picks_in_table": 1, "accuracy_mean": 92.5, "accuracy_std": 0.0,
+                        "pool_best_mean": None, "wall_seconds_mean": 4.5, "device": "cpu", "platform": "cpu",
+                        "ranking_score": "nwot", "candidates": 7, "unscorable_candidates": 3,
+                        "picks": [{"seed": 0, "cell": "c", "accuracy": 92.5}, {"seed": 1, "cell": "d",
+                                                                               "accuracy": None}]}}},
+        "section3/runs.json": {"runs": "runs", "trained": [
+            {f: (None if f == "best_epoch" else f"{f}-{i}") for f in table.SECTION3_FIELDS} | {"summary": f"r{i}"}
+            for i in range(2)]},
+        "environment.json": {"nasi_nal": "0.1.0", "jax": "0", "data": {
+            "nb201": {"file": "nb201.table", "caveat": "made up"}, "nb101": None}},
+    }
+    for name, payload in sections.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(json.dumps(payload))
+
+
+def test_render_is_unchanged_on_every_section_shape(tmp_path):
+    """``table.md`` and the CSVs of a made-up result folder, byte for byte as ``render`` wrote them when it was one
+    function (``tests/data/table_render``, the output folder written as ``{out}``)."""
+    out = tmp_path / "out"
+    _synthetic_sections(out)
+    text = table.render(out, "full", {"s2_nb101": "a made-up reason"})
+    assert text.replace(str(out), "{out}") == (GOLDEN / "table.md").read_text()
+    assert (out / "table.md").read_text() == text
+    for name in ("section1.csv", "section2.csv", "section3.csv"):
+        assert (out / name).read_text() == (GOLDEN / name).read_text(), name
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "section1_nb101_gaussian-random_scatter.png", "section1_nb201_gaussian-random_scatter.png",
+        "section1_nb201_real-real_scatter.png", "section2_nb201_picks.png"]
