@@ -460,19 +460,31 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> str:
     """``table.md``, the CSVs and the plots, from the section JSONs present in ``out`` only."""
-    env = _load(out / "environment.json") or {}
     lines = ["# nasi_nal benchmark table", "",
              f"Settings: `{settings_name}`; regenerate with `python benchmarks/table.py --out {out}` "
              "(see the script's docstring for inputs and pieces).", ""]
-    lines += ["## 1. Zero-cost score quality", ""]
-    s1_rows = []
+    lines += _render_section1(out, not_run)
+    lines += _render_section2(out, not_run)
+    lines += _render_section3(out, not_run)
+    lines += _render_environment(_load(out / "environment.json") or {})
+    text = "\n".join(lines) + "\n"
+    with report.atomic_path(out / "table.md") as tmp:
+        tmp.write_text(text)
+    return text
+
+
+def _render_section1(out: pathlib.Path, not_run: dict[str, str]) -> list[str]:
+    """Section 1's lines, per space and data mode, and the peers without an implementation here; writes
+    ``section1.csv`` (ours, then the published values) and a scatter plot per space and data mode."""
+    lines = ["## 1. Zero-cost score quality", ""]
+    rows: list[list] = []
     for space in SPACES:
         res = _section_result(out, 1, space, not_run, lines)
         if res is None:
             continue
         for mode, part in res["modes"].items():
             costly = res["costly"] if mode == next(iter(res["modes"])) else None
-            lines += _section1_mode(space, mode, part, costly, res, s1_rows)
+            lines += _section1_mode(space, mode, part, costly, res, rows)
             _plot_scatter(out, space, mode, part, costly)
         for mode, why in res.get("modes_not_run", {}).items():
             lines += [f"### {space}, {mode}: not run: {why}", ""]
@@ -480,68 +492,86 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
     lines += ["Peers without an implementation here: " + "; ".join(
         f"{p['score']} on {p['space']}: {_pub_value(p)} ({p['source']})" for p in others), ""]
     for p in PUBLISHED_CORRELATIONS:
-        s1_rows.append([p["space"], None, p["score"], None, None,
-                        p["value"] if p["statistic"] == "spearman" else None,
-                        None, None, p["value"] if p["statistic"] == "kendall" else None, None, None,
-                        _origin(p), p["source"]])
+        rows.append([p["space"], None, p["score"], None, None, p["value"] if p["statistic"] == "spearman" else None,
+                     None, None, p["value"] if p["statistic"] == "kendall" else None, None, None, _origin(p),
+                     p["source"]])
     _write_csv(out / "section1.csv", ["space", "data", "score", "setting", "cells", "spearman", "spearman_lo",
-                                      "spearman_hi",
-                                      "kendall", "kendall_lo", "kendall_hi", "origin", "source"], s1_rows)
+                                      "spearman_hi", "kendall", "kendall_lo", "kendall_hi", "origin", "source"], rows)
+    return lines
 
-    lines += ["## 2. Search", ""]
-    s2_rows = []
+
+def _render_section2(out: pathlib.Path, not_run: dict[str, str]) -> list[str]:
+    """Section 2's lines, per space, and the published anchors; writes ``section2.csv`` (ours, then the published
+    values) and a plot of the picks per space."""
+    lines = ["## 2. Search", ""]
+    rows: list[list] = []
     for space in SPACES:
         res = _section_result(out, 2, space, not_run, lines)
         if res is None:
             continue
-        lines += [f"### {space}: {res['seeds']} seeds, {res['candidates']} candidates per search, table "
-                  f"`{res['table']}`", "",
-                  f"- scoring data: {res['data']}",
-                  f"- table: best {res['table_best']:.2f}, mean {res['table_mean']:.2f} (a random pick's expectation)",
-                  "", "| method | ranked by | accuracy of pick (mean +- std) | picks in table | best in pool "
-                  "(mean) | wall s / search | device |", "| --- | --- | --- | ---: | --- | ---: | --- |"]
-        for method, m in res["methods"].items():
-            acc = (f"{m['accuracy_mean']:.2f} +- {m['accuracy_std']:.2f}" if m["accuracy_mean"] is not None else "-")
-            lines.append(f"| {method} | {m['ranking_score'] or 'sampling order'} | {acc} | {m['picks_in_table']}/"
-                         f"{m['seeds']} | {_fmt(m['pool_best_mean'], 2)} | {m['wall_seconds_mean']:.1f} | "
-                         f"{m['platform']}: {m['device']} |")
-            s2_rows.append([space, method, m["seeds"], m["picks_in_table"], m["accuracy_mean"], m["accuracy_std"],
-                            m["pool_best_mean"], res["table_best"], m["wall_seconds_mean"], m["device"], "ours", ""])
-        unscorable = {k: m.get("unscorable_candidates") for k, m in res["methods"].items()
-                      if m.get("unscorable_candidates")}
-        if unscorable:
-            lines += ["", "Candidates whose ranking score could not be computed were ranked last (their errors are in "
-                      "the unit JSONs), summed over the seeds: " + ", ".join(f"{k} {v}" for k, v in unscorable.items())
-                      + "."]
-        if any(m["picks_in_table"] < m["seeds"] for m in res["methods"].values()):
-            lines += ["", "Picks outside the table have no accuracy and are left out of the mean: a NAS-Bench-101 "
-                      "sample holds few of the cells a search proposes. Pass the official NAS-Bench-101 tfrecord for "
-                      "complete numbers; section 1's pool search ranks cells that all have an accuracy."]
-        if space == "nb201":
-            nal = res["methods"].get("nal") or res["methods"].get("nal+nasi") or {}
-            lines += ["", "On NAS-Bench-201, `nal` and `nal+nasi` rank the NAL model's transferred cells "
-                      f"({nal.get('candidates', '?')} per search): the literal readings of its best-first "
-                      "NAS-Bench-101 cells (90, the same for every seed), then cells of wide readings sampled with "
-                      "the search's seed (`nasi_nal/nal/transfer.py`)."]
-        lines.append("")
+        lines += _section2_space(space, res, rows) + _section2_notes(space, res) + [""]
         _plot_picks(out, res)
     lines += ["Published anchors (not computed here):", "", "| method | space | accuracy | cost | source |",
               "| --- | --- | --- | --- | --- |"]
     for p in PUBLISHED_SEARCH:
         lines.append(f"| {p['method']} | {p['space']} | {_pub_value(p, 'accuracy')} | {p['cost'] or '-'} | "
                      f"{p['source']} |")
-        s2_rows.append([p["space"], p["method"], None, None, p["accuracy"], None, None, None, p["cost"], None,
-                        _origin(p), p["source"]])
+        rows.append([p["space"], p["method"], None, None, p["accuracy"], None, None, None, p["cost"], None,
+                     _origin(p), p["source"]])
     lines.append("")
     _write_csv(out / "section2.csv", ["space", "method", "seeds", "picks_in_table", "accuracy_mean", "accuracy_std",
                                       "pool_best_mean", "table_best", "wall_seconds_mean", "device", "origin",
-                                      "source"], s2_rows)
+                                      "source"], rows)
+    return lines
 
-    lines += ["## 3. Training of winners", ""]
+
+def _section2_space(space: str, res: dict, rows: list[list]) -> list[str]:
+    """Section 2's table for one space: a line per method; adds its CSV rows."""
+    lines = [f"### {space}: {res['seeds']} seeds, {res['candidates']} candidates per search, table `{res['table']}`",
+             "", f"- scoring data: {res['data']}",
+             f"- table: best {res['table_best']:.2f}, mean {res['table_mean']:.2f} (a random pick's expectation)",
+             "", "| method | ranked by | accuracy of pick (mean +- std) | picks in table | best in pool "
+             "(mean) | wall s / search | device |", "| --- | --- | --- | ---: | --- | ---: | --- |"]
+    for method, m in res["methods"].items():
+        acc = (f"{m['accuracy_mean']:.2f} +- {m['accuracy_std']:.2f}" if m["accuracy_mean"] is not None else "-")
+        lines.append(f"| {method} | {m['ranking_score'] or 'sampling order'} | {acc} | {m['picks_in_table']}/"
+                     f"{m['seeds']} | {_fmt(m['pool_best_mean'], 2)} | {m['wall_seconds_mean']:.1f} | "
+                     f"{m['platform']}: {m['device']} |")
+        rows.append([space, method, m["seeds"], m["picks_in_table"], m["accuracy_mean"], m["accuracy_std"],
+                     m["pool_best_mean"], res["table_best"], m["wall_seconds_mean"], m["device"], "ours", ""])
+    return lines
+
+
+def _section2_notes(space: str, res: dict) -> list[str]:
+    """What a reader of one space's search table must know: unscorable candidates, picks outside the table, and on
+    NB201 which cells the NAL methods rank."""
+    lines = []
+    unscorable = {k: m.get("unscorable_candidates") for k, m in res["methods"].items()
+                  if m.get("unscorable_candidates")}
+    if unscorable:
+        lines += ["", "Candidates whose ranking score could not be computed were ranked last (their errors are in "
+                  "the unit JSONs), summed over the seeds: " + ", ".join(f"{k} {v}" for k, v in unscorable.items())
+                  + "."]
+    if any(m["picks_in_table"] < m["seeds"] for m in res["methods"].values()):
+        lines += ["", "Picks outside the table have no accuracy and are left out of the mean: a NAS-Bench-101 "
+                  "sample holds few of the cells a search proposes. Pass the official NAS-Bench-101 tfrecord for "
+                  "complete numbers; section 1's pool search ranks cells that all have an accuracy."]
+    if space == "nb201":
+        nal = res["methods"].get("nal") or res["methods"].get("nal+nasi") or {}
+        lines += ["", "On NAS-Bench-201, `nal` and `nal+nasi` rank the NAL model's transferred cells "
+                  f"({nal.get('candidates', '?')} per search): the literal readings of its best-first "
+                  "NAS-Bench-101 cells (90, the same for every seed), then cells of wide readings sampled with "
+                  "the search's seed (`nasi_nal/nal/transfer.py`)."]
+    return lines
+
+
+def _render_section3(out: pathlib.Path, not_run: dict[str, str]) -> list[str]:
+    """Section 3's lines: the trainer summaries found under ``--runs``; writes ``section3.csv`` when it ran."""
+    lines = ["## 3. Training of winners", ""]
     res = _load(out / "section3" / "runs.json")
     if res is None:
-        lines += [f"Not run: {not_run.get('s3', 'not yet run into this folder (--section 3 --runs DIR)')}", ""]
-    elif not res["trained"]:
+        return lines + [f"Not run: {not_run.get('s3', 'not yet run into this folder (--section 3 --runs DIR)')}", ""]
+    if not res["trained"]:
         lines += [f"No `summary.json` under `{res['runs']}`.", ""]
     else:
         lines += [f"From `{res['runs']}`:", "", "| " + " | ".join(SECTION3_FIELDS) + " |",
@@ -549,20 +579,18 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
         lines += ["| " + " | ".join(str(r[f]) if r[f] is not None else "-" for f in SECTION3_FIELDS) + " |"
                   for r in res["trained"]]
         lines.append("")
-    if res is not None:
-        _write_csv(out / "section3.csv", [*SECTION3_FIELDS, "summary"],
-                   [[r[f] for f in (*SECTION3_FIELDS, "summary")] for r in res["trained"]])
+    _write_csv(out / "section3.csv", [*SECTION3_FIELDS, "summary"],
+               [[r[f] for f in (*SECTION3_FIELDS, "summary")] for r in res["trained"]])
+    return lines
 
-    lines += ["## Environment", ""]
-    for k, v in env.items():
-        if k != "data":
-            lines.append(f"- {k}: {v}")
+
+def _render_environment(env: dict[str, Any]) -> list[str]:
+    """The environment's lines: package versions and devices, then each data file with its caveat."""
+    lines = ["## Environment", ""]
+    lines += [f"- {k}: {v}" for k, v in env.items() if k != "data"]
     for k, v in env.get("data", {}).items():
         lines.append(f"- data `{k}`: " + (f"`{v['file']}`: {v['caveat']}" if v else "not given"))
-    text = "\n".join(lines) + "\n"
-    with report.atomic_path(out / "table.md") as tmp:
-        tmp.write_text(text)
-    return text
+    return lines
 
 
 def _section1_mode(space: str, mode: str, part: dict, costly: dict | None, res: dict,
