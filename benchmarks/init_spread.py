@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from nasi_nal.evaluate import data_file
 from nasi_nal.networks.build import PROXY_CONFIGS, build
 from nasi_nal.scores import cell_key, draw_keys, iter_scores, make_batch
 
@@ -33,8 +34,6 @@ def run(cell: str, keys: int, inputs: str, seed: int = 0) -> dict[str, Any]:
     """Scores ``cell`` with ``keys`` initializations in each batch-norm mode; the spread per score and mode."""
     model = build("nb201", cell, proxy=True)
     if inputs == "real":
-        from correlation import data_file  # noqa: E402  (benchmarks/ is this script's folder)
-
         with np.load(data_file(None, "cifar10_exact_first1017.npz"), allow_pickle=False) as f:
             images, labels = f["x_train"], f["y_train"]
         batch = make_batch(jax.random.PRNGKey(seed), 64, images=images, labels=labels)

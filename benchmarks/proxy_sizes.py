@@ -4,7 +4,7 @@
     NASI_NAL_DATA=../shared/data python benchmarks/proxy_sizes.py --space nb101 --cells 300
 
 For each size of ``SIZES[space]`` (the benchmark's full network, width-reduced networks at full depth, and
-depth-reduced ones) the same ``--cells`` cells are scored by ``benchmarks/correlation.py`` (resumable per cell, one
+depth-reduced ones) the same ``--cells`` cells are scored by ``nasi_nal.evaluate.run`` (resumable per cell, one
 run per size under ``benchmarks/results/proxy_sizes/``) with every cheap score, batch norm in train mode, a batch of
 64 exact CIFAR-10 images with real labels (``--inputs gaussian --targets random`` for NASI's data-agnostic mode).
 The table (``benchmarks/results/proxy_sizes_<space>_<inputs>.{json,md}``) puts each score's Spearman with accuracy
@@ -20,7 +20,8 @@ import pathlib
 import sys
 from typing import Any, Sequence
 
-import correlation  # noqa: E402  (benchmarks/ is this script's folder)
+from nasi_nal.evaluate import CorrelationRun
+from nasi_nal.evaluate import run as correlate
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 SCORES = ("grad_norm", "snip", "nasi_trace", "ntk_trace", "jacob_cov", "synflow", "nwot", "params")
@@ -46,8 +47,9 @@ def run(space: str, cells: int, inputs: str, targets: str, ranking: str, toleran
         tag = f"{space}_{inputs}-{targets}_{_slug(label)}_n{cells}_s{seed}"
         if tuple(scores) != SCORES:
             tag += "_" + hashlib.sha1(",".join(scores).encode()).hexdigest()[:8]
-        summary = correlation.run(space, None, cells, seed, scores, 64, inputs, targets, images, overrides=fields,
-                                  out_dir=RESULTS / "proxy_sizes", tag=tag)
+        settings = CorrelationRun(space=space, cells=cells, seed=seed, scores=scores, batch_size=64, inputs=inputs,
+                                  targets=targets, images=images, overrides=fields)
+        summary = correlate(settings, out_dir=RESULTS / "proxy_sizes", tag=tag)
         rows.append({"size": label, "fields": fields, "seconds_per_cell": summary["seconds_per_cell"],
                      "params": summary["params"],
                      "spearman": {n: summary["correlations"][n]["spearman"] for n in scores},

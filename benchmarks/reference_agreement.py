@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
-from correlation import data_file  # noqa: E402  (benchmarks/ is this script's folder)
+from nasi_nal.evaluate import data_file
 from nasi_nal.networks.build import build
 from nasi_nal.scores import cell_key, iter_scores, make_batch
 

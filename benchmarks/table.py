@@ -1,32 +1,30 @@
 """The project's benchmark table, regenerated from scratch by one command.
 
-    # everything (the documented full settings; hours on a CPU, run it on an accelerator):
+    # everything, with the documented full settings (long: run it on an accelerator, or in pieces):
     NASI_NAL_DATA=../shared/data python benchmarks/table.py --out benchmarks/results/table
     # in pieces: one section, one space
     python benchmarks/table.py --out benchmarks/results/table --section 2 --space nb201 \
         --nb201-table ../shared/data/nb201_cifar10.csv
-    # CI / laptop: tiny samples, narrow proxy networks, two seeds (a few minutes on a CPU)
+    # CI / laptop: tiny samples, narrow proxy networks, two seeds
     python benchmarks/table.py --quick --out /tmp/table
 
-Sections (each written to ``<out>/section<N>/...`` as its units finish; ``table.md`` and the CSVs are rebuilt from
-every section JSON present in ``<out>``, so pieces run separately compose):
+Settings are config files (``--settings NAME`` for ``nasi_nal/evaluate/configs/table_<NAME>.py``, ``full`` by
+default and ``quick`` = ``--quick``, or ``--settings PATH`` for a file of your own); each says what it runs and what
+to expect. Sections (each written to ``<out>/section<N>/...`` as its units finish; ``table.md`` and the CSVs are
+rebuilt from every section JSON present in ``<out>``, so pieces run separately compose):
 
 1. Zero-cost score quality: Spearman and Kendall correlation (95% percentile-bootstrap intervals) of every score of
    ``nasi_nal.scores.SCORES`` with accuracy, on NAS-Bench-201 CIFAR-10 cells and on NAS-Bench-101 sample cells
-   (computed by ``benchmarks/correlation.py``, resumable per cell; ``--workers N`` scores in N processes), plus
-   the NAL graph-attention model's cell log-likelihood on the NAS-Bench-101 cells it never saw; published values
-   of the peers beside ours. The full settings score NAS-Bench-201 cells with the benchmark's own network (the
-   published correlations are for it) and NAS-Bench-101 cells with the proxy network, on batches of 64. The exact
-   NTK scores (one gradient per example and logit: minutes per full-size cell on a CPU) are the "costly" set: a
-   smaller sample of their own (60 NB201, 40 NB101 cells: ~30 s per cell here) on the proxy networks with a batch
-   of 8, beside NASI's trace estimator on the same cells.
+   (``nasi_nal.evaluate.run``, resumable per cell; ``--workers N`` scores in N processes), plus the NAL
+   graph-attention model's cell log-likelihood on the NAS-Bench-101 cells it never saw; published values of the
+   peers beside ours. The exact NTK scores (one gradient per example and logit) are the "costly" set: a smaller
+   sample of their own on the proxy networks with a smaller batch, beside NASI's trace estimator on the same cells.
 2. Search: for each space and method (``random``, each baseline score, ``nasi``, ``nal``, ``nal+nasi``) and each
    seed, one ``nasi_nal.search(...)`` run (one JSON per unit, reused on rerun); the table accuracy of the chosen
    cell (mean +- std over seeds), the best in the candidate pool and in the table, and the search cost (wall
    seconds, device); published anchors beside them. The full settings search NAS-Bench-201 only, without the
    exact-NTK rankings (their cost is section 1's costly set): a NAS-Bench-101 sample holds ~5% of the cells a
-   search proposes, and section 1's pool search over its scored cells stands for the NAS-Bench-101 search. NASI's
-   supernet takes 20 steps (the paper's 100 take most of an hour per seed on a 2-core CPU).
+   search proposes, and section 1's pool search over its scored cells stands for the NAS-Bench-101 search.
 3. Training of winners: every ``summary.json`` the trainer wrote under ``--runs``.
 
 Inputs are never guessed: ``--nb201-table``, ``--nb101-table``, ``--images`` (else the files of the reference
@@ -45,77 +43,20 @@ import json
 import os
 import pathlib
 import platform
-import sys
 import time
 from typing import Any, Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import correlation  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+from nasi_nal import evaluate, methods, pipeline, report
+from nasi_nal.errors import NasiNalError
+from nasi_nal.evaluate import SPACES, CorrelationRun, TableSettings  # SPACES: those with a table (DARTS: section 3)
+from nasi_nal.scores import LOWER_IS_BETTER, SCORES, ensemble
 
-from nasi_nal import methods, pipeline, report  # noqa: E402
-from nasi_nal.errors import NasiNalError  # noqa: E402
-from nasi_nal.scores import LOWER_IS_BETTER, SCORES, ensemble  # noqa: E402
-
-SPACES = ("nb201", "nb101")  # spaces with a tabular benchmark; DARTS winners are judged by training (section 3)
-DATA_NAMES = {"nb201": "nb201_cifar10.csv", "nb101": "nb101_cifar10_sample20001.npz",
-              "images": "cifar10_exact_first1017.npz"}
+DATA_NAMES = {**evaluate.DEFAULT_TABLES, "images": "cifar10_exact_first1017.npz"}
 NAL_SCORE = "nal_log_prob"  # the GAT's log P(ops) + log P(edges | ops), NB101 cells only
 ENSEMBLE = "ensemble"  # the combined ranker, computed over each run's cells
 
-
-@dataclasses.dataclass(frozen=True)
-class CostlyScores:
-    """Section 1 scores too costly for every sampled cell (the exact NTK needs one gradient per example and logit):
-    a sample of their own, scored on the proxy network with a smaller batch, reported in rows of their own."""
-
-    scores: tuple[str, ...]
-    cells: dict[str, int]  # per space
-    batch_size: int
-    probes: int | str = "exact"  # the exact NTK, as its name says
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """Everything that fixes the table's numbers. ``FULL`` is the documented setting, ``QUICK`` the CI one."""
-
-    cells: dict[str, int]  # section 1: cells drawn from each table
-    scores: tuple[str, ...]  # section 1: scores on every drawn cell (the NAL log-likelihood is added on NB101)
-    data_modes: tuple[tuple[str, str], ...]  # section 1: (inputs, labels) of each run; real ones need --images
-    costly: CostlyScores | None  # section 1: scores correlated on a cheaper setting of their own (first data mode)
-    batch_size: int  # section 1 scoring batch
-    input_size: int  # section 1 side of Gaussian inputs
-    network_overrides: dict[str, dict[str, int]]  # section 1: fields on top of the proxy networks
-    full_networks: tuple[str, ...]  # section 1: spaces scored with the benchmark-size network, not the proxy
-    search_spaces: tuple[str, ...]  # section 2: spaces searched
-    seeds: int  # section 2: searches per (space, method)
-    methods: tuple[str, ...]  # section 2
-    candidates: int  # section 2: proposals per search (NASWOT's N = 100)
-    search_batch_size: int | None  # section 2 scoring batch; None: the pipeline's default
-    nasi_steps: int | None  # section 2: supernet steps of method "nasi" on nb201; None: NASI's 100 (the full
-    # settings take 20: a step of the masked supernet at batch 64 takes seconds on this 2-core CPU)
-    seed: int = 0  # section 1 sampling and initialisation seed
-    bn: str = "train"  # section 1 batch-norm mode (batch statistics, as the reference implementations)
-    probes: int | str = 8  # section 1: Rademacher probes of ntk_trace
-
-
-COSTLY = ("ntk_cond",)  # one backward pass per example: minutes per full-size cell here
-ALL_METHODS = ("random", *sorted(s for s in SCORES if s not in ("nasi_trace",)), "nasi", "nal", "nal+nasi")
-BOTH_DATA_MODES = (("real", "real"), ("gaussian", "random"))
-FULL = Settings(cells={"nb201": 1000, "nb101": 1000}, scores=tuple(s for s in SCORES if s not in COSTLY),
-                data_modes=BOTH_DATA_MODES,
-                costly=CostlyScores((*COSTLY, "ntk_trace"), cells={"nb201": 60, "nb101": 40}, batch_size=8),
-                batch_size=64, input_size=32, network_overrides={}, full_networks=("nb201",),
-                search_spaces=("nb201",), seeds=10, methods=tuple(m for m in ALL_METHODS if m not in COSTLY),
-                candidates=100, search_batch_size=None, nasi_steps=20)
-QUICK = Settings(cells={"nb201": 3, "nb101": 3}, scores=("params", "nwot", "nasi_trace"),
-                 data_modes=BOTH_DATA_MODES,
-                 costly=CostlyScores(("ntk_trace",), cells={"nb201": 3, "nb101": 3}, batch_size=4), batch_size=8,
-                 input_size=16,
-                 network_overrides={"nb201": {"channels": 4}, "nb101": {"stem_channels": 4, "num_stacks": 1}},
-                 full_networks=(), search_spaces=SPACES, seeds=2, methods=("random", "nal", "nal+nasi", "nwot"),
-                 candidates=2, search_batch_size=8, nasi_steps=2)
 
 # Published values beside ours. ``checked``: True when the figure was read in the primary source cited (the
 # paper's text or the authors' own results files) while writing this table; False when only a secondary source
@@ -218,24 +159,18 @@ def _digest(payload: Any) -> str:
 
 # --------------------------------------------------------------------------------------------- section 1 ----
 
-def section1(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: Settings,
+def section1(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: TableSettings,
              out: pathlib.Path, progress: bool = False, workers: int = 1) -> dict[str, Any]:
     """Correlations of every score (and, on NB101, the NAL log-likelihood) with the table's accuracy, per data mode.
 
     The same cells in every data mode; a real-data mode without ``--images`` is left out and named in ``not_run``.
     """
     t0 = time.perf_counter()
-    full = space in settings.full_networks
+    runs, costly_run, not_run = section1_runs(space, table, images, settings)
     modes: dict[str, Any] = {}
-    not_run = {}
     nal_note = "the GAT is trained on NAS-Bench-101 cells; it has no likelihood for NAS-Bench-201 cells"
-    for inputs, targets in settings.data_modes:
-        name = f"{inputs}-{targets}"
-        if images is None and "real" in (inputs, targets):
-            not_run[name] = "no --images given (nor NASI_NAL_DATA holding " + DATA_NAMES["images"] + ")"
-            continue
-        part = _correlate(space, table, images, settings, out, settings.scores, settings.cells[space],
-                          settings.batch_size, full, progress, workers, inputs, targets, settings.probes)
+    for name, run in runs.items():
+        part = _correlate(run, out, progress, workers)
         if space == "nb101":
             part["correlations"][NAL_SCORE], nal_note = _nal_correlation(table, part["records"], settings.seed)
         ensemble_entry = _ensemble(space, part["records"], settings.seed)
@@ -244,37 +179,61 @@ def section1(space: str, table: pathlib.Path, images: pathlib.Path | None, setti
         part["pool_search"] = pool_search(part["records"], list(part["correlations"]), settings.candidates,
                                           settings.seeds)
         modes[name] = part
-    costly = None
-    if settings.costly is not None and settings.costly.scores and modes:
-        c = settings.costly
-        inputs, targets = next(iter(modes)).split("-")
-        costly = _correlate(space, table, images, settings, out, c.scores, c.cells[space], c.batch_size, False,
-                            progress, workers, inputs, targets, c.probes)
+    costly = _correlate(costly_run, out, progress, workers) if costly_run is not None else None
     result = {"space": space, "bn": settings.bn, "nal_note": nal_note, "modes": modes, "modes_not_run": not_run,
               "costly": costly, "wall_seconds": time.perf_counter() - t0}
     report.write_json(out / "section1" / f"{space}.json", result)
     return result
 
 
-def _correlate(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: Settings, out: pathlib.Path,
-               scores: Sequence[str], cells: int, batch_size: int, full: bool, progress: bool, workers: int,
-               inputs: str, targets: str, probes: int | str) -> dict[str, Any]:
-    """One ``benchmarks/correlation.py`` run into ``<out>/section1`` (resumable per cell): its summary and records."""
+def section1_runs(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: TableSettings
+                  ) -> tuple[dict[str, CorrelationRun], CorrelationRun | None, dict[str, str]]:
+    """Section 1's correlation runs on ``space``: one per data mode (``inputs-labels``), the costly set's (on the
+    first data mode that runs, the proxy network), and why a data mode cannot run (a real one without ``images``)."""
+    runs, not_run = {}, {}
+    for inputs, targets in settings.data_modes:
+        name = f"{inputs}-{targets}"
+        real = "real" in (inputs, targets)
+        if images is None and real:
+            not_run[name] = "no --images given (nor NASI_NAL_DATA holding " + DATA_NAMES["images"] + ")"
+            continue
+        runs[name] = CorrelationRun(
+            space=space, table=str(table), cells=settings.cells[space], seed=settings.seed, scores=settings.scores,
+            batch_size=settings.batch_size, inputs=inputs, targets=targets, images=str(images) if real else None,
+            full=space in settings.full_networks, overrides=settings.network_overrides.get(space, {}),
+            input_size=settings.input_size, bn=settings.bn, probes=settings.probes)
+    c = settings.costly
+    costly = None
+    if c is not None and c.scores and runs:
+        costly = dataclasses.replace(next(iter(runs.values())), scores=c.scores, cells=c.cells[space],
+                                     batch_size=c.batch_size, full=False, probes=c.probes)
+    return runs, costly, not_run
+
+
+def run_tag(run: CorrelationRun) -> str:
+    """The name of a section 1 run's files in ``<out>/section1``: a digest of its settings (the same settings find
+    the same per-cell records again)."""
+    return f"corr_{run.space}_{run.inputs}-{run.targets}_{_digest(_run_config(run))}"
+
+
+def _run_config(run: CorrelationRun) -> dict[str, Any]:
+    """A section 1 run's settings as its section JSON records them (and its tag digests them)."""
+    return dict(space=run.space, table=pathlib.Path(run.table).name, cells=run.cells, scores=tuple(run.scores),
+                batch_size=run.batch_size, inputs=run.inputs, targets=run.targets, input_size=run.input_size,
+                overrides=run.overrides, seed=run.seed, images=pathlib.Path(run.images).name if run.images else None,
+                full=run.full, bn=run.bn, probes=run.probes)
+
+
+def _correlate(run: CorrelationRun, out: pathlib.Path, progress: bool, workers: int) -> dict[str, Any]:
+    """One correlation run into ``<out>/section1`` (resumable per cell): its config, summary and records."""
     folder = out / "section1"
     folder.mkdir(parents=True, exist_ok=True)
-    overrides = settings.network_overrides.get(space, {})
-    real = "real" in (inputs, targets)
-    config = dict(space=space, table=table.name, cells=cells, scores=tuple(scores), batch_size=batch_size,
-                  inputs=inputs, targets=targets, input_size=settings.input_size, overrides=overrides,
-                  seed=settings.seed, images=images.name if real else None, full=full, bn=settings.bn, probes=probes)
-    tag = f"corr_{space}_{inputs}-{targets}_{_digest(config)}"
-    summary = correlation.run(space, str(table), cells, settings.seed, scores, batch_size, inputs, targets,
-                              str(images) if real else None, full=full, overrides=overrides,
-                              input_size=settings.input_size, out_dir=folder, tag=tag, progress=progress,
-                              workers=workers, bn=settings.bn, probes=probes)
-    by_row = correlation.read_records(folder, tag)
-    records = [by_row[int(r)] for r in correlation.drawn_rows(_table_len(space, table), cells, settings.seed)]
-    return {"config": config, "summary": {k: v for k, v in summary.items() if k != "correlations"},
+    tag = run_tag(run)
+    summary = evaluate.run(run, out_dir=folder, tag=tag, progress=progress, workers=workers)
+    by_row = evaluate.read_records(folder, tag)
+    rows = evaluate.drawn_rows(_table_len(run.space, pathlib.Path(run.table)), run.cells, run.seed)
+    records = [by_row[int(r)] for r in rows]
+    return {"config": _run_config(run), "summary": {k: v for k, v in summary.items() if k != "correlations"},
             "correlations": summary["correlations"],
             "records": [{"cell": r["cell"], "accuracy": r["accuracy"], "scores": r["scores"]} for r in records]}
 
@@ -315,7 +274,7 @@ _TABLES: dict[tuple[str, str], tuple] = {}
 def _cached_table(space: str, table: pathlib.Path) -> tuple:
     key = (space, str(table))
     if key not in _TABLES:
-        _TABLES[key] = correlation.load_table(space, table)
+        _TABLES[key] = evaluate.load_table(space, table)
     return _TABLES[key]
 
 
@@ -330,7 +289,7 @@ def _ensemble(space: str, records: list[dict], seed: int) -> dict[str, Any] | No
     values = ensemble.log_rank_sum({m: [r["scores"][m] for r in ranked] for m in members}, LOWER_IS_BETTER)
     for r, v in zip(ranked, values):
         r["scores"][ENSEMBLE] = float(v)
-    entry = correlation.summarize(ranked, [ENSEMBLE], seed)[ENSEMBLE]
+    entry = evaluate.summarize(ranked, [ENSEMBLE], seed)[ENSEMBLE]
     entry["members"] = members
     return entry
 
@@ -346,7 +305,7 @@ def _nal_correlation(table: pathlib.Path, records: list[dict], seed: int) -> tup
     ll = generate.cell_log_likelihood(model, [cells[index[r["cell"]]] for r in unseen], include_ops=True)
     for r, value in zip(unseen, ll):
         r["scores"][NAL_SCORE] = float(value)
-    entry = correlation.summarize(unseen, [NAL_SCORE], seed)[NAL_SCORE]
+    entry = evaluate.summarize(unseen, [NAL_SCORE], seed)[NAL_SCORE]
     note = (f"{len(records) - len(unseen)} of the {len(records)} sampled cells are the GAT's training or early-"
             "stopping experts and are left out of its correlation")
     return entry, note
@@ -354,7 +313,7 @@ def _nal_correlation(table: pathlib.Path, records: list[dict], seed: int) -> tup
 
 # --------------------------------------------------------------------------------------------- section 2 ----
 
-def section2(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: Settings,
+def section2(space: str, table: pathlib.Path, images: pathlib.Path | None, settings: TableSettings,
              out: pathlib.Path) -> dict[str, Any]:
     """``settings.seeds`` searches per method; each unit's JSON is reused when its settings match."""
     folder = out / "section2" / "units"
@@ -501,19 +460,31 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> str:
     """``table.md``, the CSVs and the plots, from the section JSONs present in ``out`` only."""
-    env = _load(out / "environment.json") or {}
     lines = ["# nasi_nal benchmark table", "",
              f"Settings: `{settings_name}`; regenerate with `python benchmarks/table.py --out {out}` "
              "(see the script's docstring for inputs and pieces).", ""]
-    lines += ["## 1. Zero-cost score quality", ""]
-    s1_rows = []
+    lines += _render_section1(out, not_run)
+    lines += _render_section2(out, not_run)
+    lines += _render_section3(out, not_run)
+    lines += _render_environment(_load(out / "environment.json") or {})
+    text = "\n".join(lines) + "\n"
+    with report.atomic_path(out / "table.md") as tmp:
+        tmp.write_text(text)
+    return text
+
+
+def _render_section1(out: pathlib.Path, not_run: dict[str, str]) -> list[str]:
+    """Section 1's lines, per space and data mode, and the peers without an implementation here; writes
+    ``section1.csv`` (ours, then the published values) and a scatter plot per space and data mode."""
+    lines = ["## 1. Zero-cost score quality", ""]
+    rows: list[list] = []
     for space in SPACES:
         res = _section_result(out, 1, space, not_run, lines)
         if res is None:
             continue
         for mode, part in res["modes"].items():
             costly = res["costly"] if mode == next(iter(res["modes"])) else None
-            lines += _section1_mode(space, mode, part, costly, res, s1_rows)
+            lines += _section1_mode(space, mode, part, costly, res, rows)
             _plot_scatter(out, space, mode, part, costly)
         for mode, why in res.get("modes_not_run", {}).items():
             lines += [f"### {space}, {mode}: not run: {why}", ""]
@@ -521,68 +492,86 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
     lines += ["Peers without an implementation here: " + "; ".join(
         f"{p['score']} on {p['space']}: {_pub_value(p)} ({p['source']})" for p in others), ""]
     for p in PUBLISHED_CORRELATIONS:
-        s1_rows.append([p["space"], None, p["score"], None, None,
-                        p["value"] if p["statistic"] == "spearman" else None,
-                        None, None, p["value"] if p["statistic"] == "kendall" else None, None, None,
-                        _origin(p), p["source"]])
+        rows.append([p["space"], None, p["score"], None, None, p["value"] if p["statistic"] == "spearman" else None,
+                     None, None, p["value"] if p["statistic"] == "kendall" else None, None, None, _origin(p),
+                     p["source"]])
     _write_csv(out / "section1.csv", ["space", "data", "score", "setting", "cells", "spearman", "spearman_lo",
-                                      "spearman_hi",
-                                      "kendall", "kendall_lo", "kendall_hi", "origin", "source"], s1_rows)
+                                      "spearman_hi", "kendall", "kendall_lo", "kendall_hi", "origin", "source"], rows)
+    return lines
 
-    lines += ["## 2. Search", ""]
-    s2_rows = []
+
+def _render_section2(out: pathlib.Path, not_run: dict[str, str]) -> list[str]:
+    """Section 2's lines, per space, and the published anchors; writes ``section2.csv`` (ours, then the published
+    values) and a plot of the picks per space."""
+    lines = ["## 2. Search", ""]
+    rows: list[list] = []
     for space in SPACES:
         res = _section_result(out, 2, space, not_run, lines)
         if res is None:
             continue
-        lines += [f"### {space}: {res['seeds']} seeds, {res['candidates']} candidates per search, table "
-                  f"`{res['table']}`", "",
-                  f"- scoring data: {res['data']}",
-                  f"- table: best {res['table_best']:.2f}, mean {res['table_mean']:.2f} (a random pick's expectation)",
-                  "", "| method | ranked by | accuracy of pick (mean +- std) | picks in table | best in pool "
-                  "(mean) | wall s / search | device |", "| --- | --- | --- | ---: | --- | ---: | --- |"]
-        for method, m in res["methods"].items():
-            acc = (f"{m['accuracy_mean']:.2f} +- {m['accuracy_std']:.2f}" if m["accuracy_mean"] is not None else "-")
-            lines.append(f"| {method} | {m['ranking_score'] or 'sampling order'} | {acc} | {m['picks_in_table']}/"
-                         f"{m['seeds']} | {_fmt(m['pool_best_mean'], 2)} | {m['wall_seconds_mean']:.1f} | "
-                         f"{m['platform']}: {m['device']} |")
-            s2_rows.append([space, method, m["seeds"], m["picks_in_table"], m["accuracy_mean"], m["accuracy_std"],
-                            m["pool_best_mean"], res["table_best"], m["wall_seconds_mean"], m["device"], "ours", ""])
-        unscorable = {k: m.get("unscorable_candidates") for k, m in res["methods"].items()
-                      if m.get("unscorable_candidates")}
-        if unscorable:
-            lines += ["", "Candidates whose ranking score could not be computed were ranked last (their errors are in "
-                      "the unit JSONs), summed over the seeds: " + ", ".join(f"{k} {v}" for k, v in unscorable.items())
-                      + "."]
-        if any(m["picks_in_table"] < m["seeds"] for m in res["methods"].values()):
-            lines += ["", "Picks outside the table have no accuracy and are left out of the mean: a NAS-Bench-101 "
-                      "sample holds few of the cells a search proposes. Pass the official NAS-Bench-101 tfrecord for "
-                      "complete numbers; section 1's pool search ranks cells that all have an accuracy."]
-        if space == "nb201":
-            nal = res["methods"].get("nal") or res["methods"].get("nal+nasi") or {}
-            lines += ["", "On NAS-Bench-201, `nal` and `nal+nasi` rank the NAL model's transferred cells "
-                      f"({nal.get('candidates', '?')} per search): the literal readings of its best-first "
-                      "NAS-Bench-101 cells (90, the same for every seed), then cells of wide readings sampled with "
-                      "the search's seed (`nasi_nal/nal/transfer.py`)."]
-        lines.append("")
+        lines += _section2_space(space, res, rows) + _section2_notes(space, res) + [""]
         _plot_picks(out, res)
     lines += ["Published anchors (not computed here):", "", "| method | space | accuracy | cost | source |",
               "| --- | --- | --- | --- | --- |"]
     for p in PUBLISHED_SEARCH:
         lines.append(f"| {p['method']} | {p['space']} | {_pub_value(p, 'accuracy')} | {p['cost'] or '-'} | "
                      f"{p['source']} |")
-        s2_rows.append([p["space"], p["method"], None, None, p["accuracy"], None, None, None, p["cost"], None,
-                        _origin(p), p["source"]])
+        rows.append([p["space"], p["method"], None, None, p["accuracy"], None, None, None, p["cost"], None,
+                     _origin(p), p["source"]])
     lines.append("")
     _write_csv(out / "section2.csv", ["space", "method", "seeds", "picks_in_table", "accuracy_mean", "accuracy_std",
                                       "pool_best_mean", "table_best", "wall_seconds_mean", "device", "origin",
-                                      "source"], s2_rows)
+                                      "source"], rows)
+    return lines
 
-    lines += ["## 3. Training of winners", ""]
+
+def _section2_space(space: str, res: dict, rows: list[list]) -> list[str]:
+    """Section 2's table for one space: a line per method; adds its CSV rows."""
+    lines = [f"### {space}: {res['seeds']} seeds, {res['candidates']} candidates per search, table `{res['table']}`",
+             "", f"- scoring data: {res['data']}",
+             f"- table: best {res['table_best']:.2f}, mean {res['table_mean']:.2f} (a random pick's expectation)",
+             "", "| method | ranked by | accuracy of pick (mean +- std) | picks in table | best in pool "
+             "(mean) | wall s / search | device |", "| --- | --- | --- | ---: | --- | ---: | --- |"]
+    for method, m in res["methods"].items():
+        acc = (f"{m['accuracy_mean']:.2f} +- {m['accuracy_std']:.2f}" if m["accuracy_mean"] is not None else "-")
+        lines.append(f"| {method} | {m['ranking_score'] or 'sampling order'} | {acc} | {m['picks_in_table']}/"
+                     f"{m['seeds']} | {_fmt(m['pool_best_mean'], 2)} | {m['wall_seconds_mean']:.1f} | "
+                     f"{m['platform']}: {m['device']} |")
+        rows.append([space, method, m["seeds"], m["picks_in_table"], m["accuracy_mean"], m["accuracy_std"],
+                     m["pool_best_mean"], res["table_best"], m["wall_seconds_mean"], m["device"], "ours", ""])
+    return lines
+
+
+def _section2_notes(space: str, res: dict) -> list[str]:
+    """What a reader of one space's search table must know: unscorable candidates, picks outside the table, and on
+    NB201 which cells the NAL methods rank."""
+    lines = []
+    unscorable = {k: m.get("unscorable_candidates") for k, m in res["methods"].items()
+                  if m.get("unscorable_candidates")}
+    if unscorable:
+        lines += ["", "Candidates whose ranking score could not be computed were ranked last (their errors are in "
+                  "the unit JSONs), summed over the seeds: " + ", ".join(f"{k} {v}" for k, v in unscorable.items())
+                  + "."]
+    if any(m["picks_in_table"] < m["seeds"] for m in res["methods"].values()):
+        lines += ["", "Picks outside the table have no accuracy and are left out of the mean: a NAS-Bench-101 "
+                  "sample holds few of the cells a search proposes. Pass the official NAS-Bench-101 tfrecord for "
+                  "complete numbers; section 1's pool search ranks cells that all have an accuracy."]
+    if space == "nb201":
+        nal = res["methods"].get("nal") or res["methods"].get("nal+nasi") or {}
+        lines += ["", "On NAS-Bench-201, `nal` and `nal+nasi` rank the NAL model's transferred cells "
+                  f"({nal.get('candidates', '?')} per search): the literal readings of its best-first "
+                  "NAS-Bench-101 cells (90, the same for every seed), then cells of wide readings sampled with "
+                  "the search's seed (`nasi_nal/nal/transfer.py`)."]
+    return lines
+
+
+def _render_section3(out: pathlib.Path, not_run: dict[str, str]) -> list[str]:
+    """Section 3's lines: the trainer summaries found under ``--runs``; writes ``section3.csv`` when it ran."""
+    lines = ["## 3. Training of winners", ""]
     res = _load(out / "section3" / "runs.json")
     if res is None:
-        lines += [f"Not run: {not_run.get('s3', 'not yet run into this folder (--section 3 --runs DIR)')}", ""]
-    elif not res["trained"]:
+        return lines + [f"Not run: {not_run.get('s3', 'not yet run into this folder (--section 3 --runs DIR)')}", ""]
+    if not res["trained"]:
         lines += [f"No `summary.json` under `{res['runs']}`.", ""]
     else:
         lines += [f"From `{res['runs']}`:", "", "| " + " | ".join(SECTION3_FIELDS) + " |",
@@ -590,20 +579,18 @@ def render(out: pathlib.Path, settings_name: str, not_run: dict[str, str]) -> st
         lines += ["| " + " | ".join(str(r[f]) if r[f] is not None else "-" for f in SECTION3_FIELDS) + " |"
                   for r in res["trained"]]
         lines.append("")
-    if res is not None:
-        _write_csv(out / "section3.csv", [*SECTION3_FIELDS, "summary"],
-                   [[r[f] for f in (*SECTION3_FIELDS, "summary")] for r in res["trained"]])
+    _write_csv(out / "section3.csv", [*SECTION3_FIELDS, "summary"],
+               [[r[f] for f in (*SECTION3_FIELDS, "summary")] for r in res["trained"]])
+    return lines
 
-    lines += ["## Environment", ""]
-    for k, v in env.items():
-        if k != "data":
-            lines.append(f"- {k}: {v}")
+
+def _render_environment(env: dict[str, Any]) -> list[str]:
+    """The environment's lines: package versions and devices, then each data file with its caveat."""
+    lines = ["## Environment", ""]
+    lines += [f"- {k}: {v}" for k, v in env.items() if k != "data"]
     for k, v in env.get("data", {}).items():
         lines.append(f"- data `{k}`: " + (f"`{v['file']}`: {v['caveat']}" if v else "not given"))
-    text = "\n".join(lines) + "\n"
-    with report.atomic_path(out / "table.md") as tmp:
-        tmp.write_text(text)
-    return text
+    return lines
 
 
 def _section1_mode(space: str, mode: str, part: dict, costly: dict | None, res: dict,
@@ -815,7 +802,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     p.add_argument("--section", type=int, choices=(1, 2, 3), action="append",
                    help="run only this section (repeatable); default all")
     p.add_argument("--space", choices=SPACES, action="append", help="run only this space (repeatable)")
-    p.add_argument("--quick", action="store_true", help="tiny samples and networks, 2 seeds (CI)")
+    p.add_argument("--settings", metavar="NAME|PATH",
+                   help=f"the table's settings: {' or '.join(evaluate.setting_names())} "
+                        "(nasi_nal/evaluate/configs/table_NAME.py), or a config file's path; default full")
+    p.add_argument("--quick", action="store_true", help="--settings quick: tiny samples and networks, 2 seeds (CI)")
     p.add_argument("--methods", help="comma-separated section 2 methods (default: the settings')")
     p.add_argument("--scores", help="comma-separated section 1 scores (default: the settings'; those of the "
                    "settings' costly set keep its cheaper setting)")
@@ -826,7 +816,9 @@ def main(argv: Sequence[str] | None = None) -> str:
     p.add_argument("--workers", type=int, default=1, help="section 1: processes scoring cells side by side")
     args = p.parse_args(argv)
 
-    settings, name = (QUICK, "quick") if args.quick else (FULL, "full")
+    if args.quick and args.settings not in (None, "quick"):
+        raise NasiNalError(f"--quick is --settings quick: leave out --quick or --settings {args.settings}")
+    settings, name = evaluate.load_settings("quick" if args.quick else args.settings or "full")
     if args.methods:
         bad = [m for m in args.methods.split(",") if m not in methods.names()]
         if bad:

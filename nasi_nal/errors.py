@@ -18,7 +18,8 @@ class NotBuiltError(NasiNalError, NotImplementedError):
 
 
 class ConfigError(NasiNalError, ValueError):
-    """A training config is unknown or has a field that does not exist or does not parse."""
+    """A config (a training recipe, the benchmark table's settings) is unknown or has a field that does not exist or
+    does not parse."""
 
 
 class DataError(NasiNalError, OSError):

@@ -1,22 +1,33 @@
-"""The correlation benchmark on a handful of cells: a tiny NB201 table of real cells, resumable runs, outputs."""
+"""Correlation runs (``nasi_nal.evaluate.run``) on a handful of cells: a tiny NB201 table of real cells, resumable
+runs, outputs, scores files; and ``benchmarks/correlation.py``, its command line."""
 import importlib.util
 import json
 import pathlib
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from nasi_nal.errors import NasiNalError
+from nasi_nal.evaluate import CorrelationRun, correlation, drawn_rows, load_table, run, run_config, run_name
+from nasi_nal.networks.build import build
 from nasi_nal.networks.common import ReLU
+from nasi_nal.scores import choose, make_batch
 from nasi_nal.spaces import nb201
 
 _SPEC = importlib.util.spec_from_file_location(
-    "correlation", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "correlation.py")
-correlation = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(correlation)
+    "correlation_script", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "correlation.py")
+script = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(script)
 
 SCORES = ["nasi_trace", "params", "synflow", "nwot"]
+
+
+def correlate(out_dir, progress=False, **settings):
+    """``nasi_nal.evaluate.run`` with its settings given as keywords."""
+    return run(CorrelationRun(**settings), out_dir=out_dir, progress=progress)
 
 
 class StandIn(nn.Module):
@@ -52,8 +63,8 @@ def made_up_table(tmp_path_factory):
 def test_correlation_runs_resumes_and_writes_json_and_markdown(made_up_table, tmp_path, monkeypatch):
     monkeypatch.setattr(correlation, "build", stand_in_build)
     kw = dict(space="nb201", table=str(made_up_table), cells=4, seed=0, scores=SCORES, batch_size=4,
-              input_size=8, out_dir=tmp_path / "out", progress=False)
-    summary = correlation.run(**kw)
+              input_size=8, out_dir=tmp_path / "out")
+    summary = correlate(**kw)
     assert summary["cells"] == 4 and summary["cells_reused"] == 0
     for name in SCORES:
         entry = summary["correlations"][name]
@@ -69,7 +80,7 @@ def test_correlation_runs_resumes_and_writes_json_and_markdown(made_up_table, tm
 
     # resume: nothing is rescored (building a network would fail now), the summary is the same
     monkeypatch.setattr(correlation, "build", lambda *a, **k: pytest.fail("a finished cell was rescored"))
-    again = correlation.run(**kw)
+    again = correlate(**kw)
     assert again["cells_reused"] == 4
     assert again["correlations"] == summary["correlations"]
     md = next((tmp_path / "out").glob("*.md")).read_text()
@@ -78,29 +89,20 @@ def test_correlation_runs_resumes_and_writes_json_and_markdown(made_up_table, tm
     assert written["correlations"] == json.loads(json.dumps(summary["correlations"]))
 
 
-def test_spearman_of_a_monotone_score_is_one_and_a_constant_score_has_none():
-    records = [{"accuracy": a, "scores": {"s": 2 * a + 1, "c": 5.0}} for a in np.linspace(60, 90, 12)]
-    out = correlation.summarize(records, ["s", "c"], seed=0)
-    assert out["s"]["spearman"] == pytest.approx(1.0) and out["s"]["kendall"] == pytest.approx(1.0)
-    assert out["s"]["spearman_ci95"][0] == pytest.approx(1.0)
-    assert out["c"]["spearman"] is None and "constant" in out["c"]["note"]
-    json.dumps(out, allow_nan=False)
-
-
 def test_real_images_from_the_exact_npz(reference_file, tmp_path, made_up_table, monkeypatch):
     monkeypatch.setattr(correlation, "build", stand_in_build)
-    summary = correlation.run(space="nb201", table=str(made_up_table), cells=3, scores=["nwot"], batch_size=4,
-                              inputs="real", targets="real", images=str(reference_file("cifar10_exact_first1017.npz")),
-                              out_dir=tmp_path, progress=False)
+    summary = correlate(space="nb201", table=str(made_up_table), cells=3, scores=["nwot"], batch_size=4,
+                        inputs="real", targets="real", images=str(reference_file("cifar10_exact_first1017.npz")),
+                        out_dir=tmp_path)
     assert "exact CIFAR-10 pixels" in summary["data"]
     assert summary["correlations"]["nwot"]["cells"] + summary["correlations"]["nwot"]["failed"] == 3
 
 
 @pytest.mark.slow
 def test_real_nb201_networks_on_the_reference_table(reference_file, tmp_path):
-    summary = correlation.run(space="nb201", table=str(reference_file("nb201_cifar10.csv")), cells=3,
-                              scores=["params", "nwot", "nasi_trace"], batch_size=4, overrides=dict(channels=4),
-                              input_size=16, out_dir=tmp_path, progress=False)
+    summary = correlate(space="nb201", table=str(reference_file("nb201_cifar10.csv")), cells=3,
+                        scores=["params", "nwot", "nasi_trace"], batch_size=4, overrides=dict(channels=4),
+                        input_size=16, out_dir=tmp_path)
     assert summary["cells"] == 3 and summary["params"]["min"] > 0
 
 
@@ -118,12 +120,12 @@ def test_masked_engine_scores_a_call_of_cells_and_the_rest_per_cell(made_up_tabl
     monkeypatch.setattr(correlation, "build", stand_in_build)
     monkeypatch.setattr(masked, "score_cells", score_cells)
     kw = dict(space="nb201", table=str(made_up_table), cells=4, seed=0, scores=["nasi_trace", "params", "nwot"],
-              batch_size=4, input_size=8, out_dir=tmp_path, progress=False)
-    summary = correlation.run(**kw, engine="auto", bn="eval")
+              batch_size=4, input_size=8, out_dir=tmp_path)
+    summary = correlate(**kw, engine="auto", bn="eval")
     assert summary["config"]["engines"] == {"blockwise": ["nasi_trace", "params", "nwot"]}  # this CPU
     assert not calls
     monkeypatch.setattr(engines, "platform", lambda: "gpu")
-    on_gpu = correlation.run(**kw, engine="auto", bn="eval")  # a run (and digest) of its own
+    on_gpu = correlate(**kw, engine="auto", bn="eval")  # a run (and digest) of its own
     assert on_gpu["config"]["engines"] == {"masked": ["nasi_trace"], "blockwise": ["params", "nwot"]}
     assert calls and all(n == 4 and names == ("nasi_trace",) and per_call == 4 and bn == "eval"
                          for n, names, per_call, _, bn in calls)
@@ -134,28 +136,26 @@ def test_masked_engine_scores_a_call_of_cells_and_the_rest_per_cell(made_up_tabl
     assert all(r["scores"]["nwot"] is not None and r["scores"]["params"] > 0 for r in records)
     np.testing.assert_array_equal(calls[0][3], np.stack([cell_key(0, r["cell"]) for r in records]))
     with pytest.raises(ScoringConfigError, match="choose one of"):
-        correlation.run(**kw, engine="fast")
+        correlate(**kw, engine="fast")
 
 
 @pytest.mark.slow
 def test_masked_method_on_real_networks_matches_masked_scoring(reference_file, tmp_path):
     from nasi_nal.scores import cell_key, masked
 
-    summary = correlation.run(space="nb201", table=str(reference_file("nb201_cifar10.csv")), cells=2,
-                              scores=["nasi_trace", "params"], batch_size=4, overrides=dict(channels=4),
-                              input_size=16, out_dir=tmp_path, progress=False, engine="masked")
+    summary = correlate(space="nb201", table=str(reference_file("nb201_cifar10.csv")), cells=2,
+                        scores=["nasi_trace", "params"], batch_size=4, overrides=dict(channels=4), input_size=16,
+                        out_dir=tmp_path, engine="masked")
     records = [json.loads(line) for line in next(tmp_path.glob("*.jsonl.partial")).read_text().splitlines()]
     assert summary["cells"] == 2 and len(records) == 2
-    cells, _, _ = correlation.load_table("nb201", reference_file("nb201_cifar10.csv"))
-    models = [correlation.build("nb201", cells[r["row"]], proxy=True, channels=4) for r in records]
-    k_batch = correlation.jax.random.split(correlation.jax.random.PRNGKey(0))[0]
-    batch = correlation.make_batch(k_batch, 4, inputs="gaussian", targets="random", input_shape=(16, 16, 3),
-                                   num_classes=10)
-    keys = correlation.jax.numpy.stack([cell_key(0, r["cell"]) for r in records])
+    cells, _, _ = load_table("nb201", reference_file("nb201_cifar10.csv"))
+    models = [build("nb201", cells[r["row"]], proxy=True, channels=4) for r in records]
+    k_batch = jax.random.split(jax.random.PRNGKey(0))[0]
+    batch = make_batch(k_batch, 4, inputs="gaussian", targets="random", input_shape=(16, 16, 3), num_classes=10)
+    keys = jnp.stack([cell_key(0, r["cell"]) for r in records])
     expected = masked.score_cells(models, batch, ["nasi_trace"], keys, per_call=2)
     assert [r["scores"]["nasi_trace"] for r in records] == pytest.approx([e.values["nasi_trace"] for e in expected],
                                                                         rel=1e-6)
-
 
 
 def _made_up_scores_file(path, keys=None, **meta):
@@ -181,9 +181,9 @@ def test_scores_come_from_a_scores_file_without_computing_any(made_up_table, tmp
 
     monkeypatch.setattr(correlation, "build", lambda *a, **k: pytest.fail("a cell was scored"))
     path = _made_up_scores_file(tmp_path / "s.npz")
-    summary = correlation.run(space="nb201", table=str(made_up_table), cells=40, scores=["grad_norm", "snip"],
-                              out_dir=tmp_path / "o", progress=False, scores_file=path)
-    rows = correlation.drawn_rows(nb201.NUM_ARCHS, 40, 0)
+    summary = correlate(space="nb201", table=str(made_up_table), cells=40, scores=["grad_norm", "snip"],
+                        out_dir=tmp_path / "o", scores_file=path)
+    rows = drawn_rows(nb201.NUM_ARCHS, 40, 0)
     accuracy = np.array([70.0 + (r * 7919) % 250 / 10 for r in rows])
     assert summary["correlations"]["grad_norm"]["spearman"] == pytest.approx(stats.spearmanr(rows, accuracy).statistic)
     assert summary["correlations"]["snip"]["failed"] == int(np.sum(rows % 5 == 0)) > 0
@@ -193,22 +193,21 @@ def test_scores_come_from_a_scores_file_without_computing_any(made_up_table, tmp
     assert "scores read from s.npz, not computed here" in next((tmp_path / "o").glob("*.md")).read_text()
 
 
-@pytest.mark.parametrize("kw, meta, message", [
-    (dict(bn="eval"), {}, "bn 'train' there, 'eval' here"),
-    (dict(batch_size=64), {}, "batch.size 32 there, 64 here"),
-    (dict(full=True), {}, "network.proxy True there, False here"),
-    (dict(inputs="real", targets="real", images="x.npz"), {}, "batch.data 'gaussian' there, 'x.npz' here"),
-    (dict(scores=["nwot"]), {}, "has no nwot"),
-    (dict(), {"space": "nb101"}, "space 'nb101' there, 'nb201' here"),
+@pytest.mark.parametrize("argv, meta, message", [
+    (["--bn", "eval"], {}, "bn 'train' there, 'eval' here"),
+    (["--batch-size", "64"], {}, "batch.size 32 there, 64 here"),
+    (["--full"], {}, "network.proxy True there, False here"),
+    (["--inputs", "real", "--targets", "real", "--images", "x.npz"], {}, "batch.data 'gaussian' there, 'x.npz' here"),
+    (["--scores", "nwot"], {}, "has no nwot"),
+    ([], {"space": "nb101"}, "space 'nb101' there, 'nb201' here"),
 ])
-def test_a_scores_file_of_other_settings_is_refused_in_one_line(made_up_table, tmp_path, monkeypatch, kw, meta,
+def test_a_scores_file_of_other_settings_is_refused_in_one_line(made_up_table, tmp_path, monkeypatch, argv, meta,
                                                                message):
     monkeypatch.setattr(correlation, "build", lambda *a, **k: pytest.fail("a cell was scored"))
     path = _made_up_scores_file(tmp_path / "s.npz", **meta)
-    args = dict(space="nb201", table=str(made_up_table), cells=40, scores=["grad_norm"], out_dir=tmp_path / "o",
-                progress=False)
-    with pytest.raises(SystemExit) as e:
-        correlation.run(**{**args, **kw}, scores_file=path)
+    with pytest.raises(SystemExit) as e:  # the command line: one line
+        script.main(["--table", str(made_up_table), "--cells", "40", "--scores", "grad_norm", "--out",
+                     str(tmp_path / "o"), "--scores-file", path, *argv])
     assert str(e.value).startswith("error: ") and message in str(e.value) and "\n" not in str(e.value), e.value
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
 
@@ -216,6 +215,21 @@ def test_a_scores_file_of_other_settings_is_refused_in_one_line(made_up_table, t
 def test_a_scores_file_lacking_drawn_cells_is_refused(made_up_table, tmp_path, monkeypatch):
     monkeypatch.setattr(correlation, "build", lambda *a, **k: pytest.fail("a cell was scored"))
     path = _made_up_scores_file(tmp_path / "s.npz", keys=[nb201.format(nb201.index_to_arch(i)) for i in range(3)])
-    with pytest.raises(SystemExit, match="lacks 40 of the 40 cells asked for"):
-        correlation.run(space="nb201", table=str(made_up_table), cells=40, scores=["grad_norm"],
-                        out_dir=tmp_path / "o", progress=False, scores_file=path)
+    with pytest.raises(NasiNalError, match="lacks 40 of the 40 cells asked for"):
+        correlate(space="nb201", table=str(made_up_table), cells=40, scores=["grad_norm"], out_dir=tmp_path / "o",
+                  scores_file=path)
+
+
+# Default run names (file names of a run's records and summary) as computed before the run took a settings object,
+# on a CPU's engine plan: the same settings must find the same files.
+@pytest.mark.parametrize("settings, name", [
+    (CorrelationRun(space="nb201", cells=1000), "correlation_nb201_gaussian-random_train_n1000_s0_012ae4ed7e"),
+    (CorrelationRun(space="nb201", cells=1000, batch_size=64, inputs="real", targets="real", full=True,
+                    scores=["params", "flops", "grad_norm", "snip", "nasi_trace", "jacob_cov", "nwot", "synflow"],
+                    images="/any/folder/cifar10_exact_first1017.npz"),
+     "correlation_nb201_real-real_train_n1000_s0_b112c31609"),
+    (CorrelationRun(space="nb101", cells=1000, bn="eval", probes="exact", inits=3, overrides={"stem_channels": 16}),
+     "correlation_nb101_gaussian-random_eval_n1000_s0_4bed5ef6a4"),
+])
+def test_run_names_are_pinned(settings, name):
+    assert run_name(run_config(settings, choose(settings.space, settings.scores, backend="cpu"))) == name

@@ -5,11 +5,13 @@ import itertools
 import json
 import pathlib
 import sys
+from typing import Sequence
 
 import numpy as np
 import pytest
 
 from nasi_nal.errors import NasiNalError
+from nasi_nal.evaluate import load_settings
 from nasi_nal.scores import SCORES
 
 _PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "table.py"
@@ -19,6 +21,8 @@ sys.modules["benchmark_table"] = table  # dataclasses look their module up while
 _spec.loader.exec_module(table)
 
 PNG = b"\x89PNG\r\n\x1a\n"
+FULL, _ = load_settings("full")
+QUICK, _ = load_settings("quick")
 
 
 def _csv(path: pathlib.Path) -> list[dict]:
@@ -27,12 +31,55 @@ def _csv(path: pathlib.Path) -> list[dict]:
 
 
 def test_full_settings_are_the_documented_ones():
-    assert table.FULL.cells == {"nb201": 1000, "nb101": 1000}
-    assert table.FULL.seeds >= 10
-    assert set(table.FULL.scores) | set(table.FULL.costly.scores) == set(SCORES)  # some on a cheaper setting
-    assert min(table.FULL.costly.cells.values()) >= 40 and table.FULL.costly.batch_size >= 8
+    assert FULL.cells == {"nb201": 1000, "nb101": 1000}
+    assert FULL.seeds >= 10
+    assert set(FULL.scores) | set(FULL.costly.scores) == set(SCORES)  # some on a cheaper setting
+    assert min(FULL.costly.cells.values()) >= 40 and FULL.costly.batch_size >= 8
     for method in ("random", "nasi", "nal", "nal+nasi", "synflow", "nwot", "jacob_cov"):
-        assert method in table.FULL.methods
+        assert method in FULL.methods
+
+
+# The names of section 1's resumable runs (their records and summaries in <out>/section1) as the table's code
+# computed them before the settings became config files: the same settings must find the same files.
+PINNED_TAGS = {
+    ("full", "nb201"): ["corr_nb201_real-real_db523d09f8", "corr_nb201_gaussian-random_34b046229f",
+                        "corr_nb201_real-real_14b410a19e"],
+    ("full", "nb101"): ["corr_nb101_real-real_1e7495ed5e", "corr_nb101_gaussian-random_83f0be7bdf",
+                        "corr_nb101_real-real_08f29bd89f"],
+    ("quick", "nb201"): ["corr_nb201_real-real_c3dfd96a43", "corr_nb201_gaussian-random_76d8ff580a",
+                         "corr_nb201_real-real_b33dea3eff"],
+    ("quick", "nb101"): ["corr_nb101_real-real_f08347e77e", "corr_nb101_gaussian-random_081e7e3183",
+                         "corr_nb101_real-real_d1fa888f7e"],
+}
+
+
+@pytest.mark.parametrize("name, space", sorted(PINNED_TAGS))
+def test_section1_run_names_are_pinned(name, space):
+    settings, _ = load_settings(name)
+    data = pathlib.Path("/any/folder")
+    runs, costly, not_run = table.section1_runs(space, data / table.DATA_NAMES[space],
+                                                data / table.DATA_NAMES["images"], settings)
+    assert [table.run_tag(r) for r in (*runs.values(), costly)] == PINNED_TAGS[name, space] and not not_run
+    without_images, costly, not_run = table.section1_runs(space, data / table.DATA_NAMES[space], None, settings)
+    assert list(without_images) == ["gaussian-random"] and list(not_run) == ["real-real"]
+    assert table.run_tag(without_images["gaussian-random"]) == PINNED_TAGS[name, space][1]
+    assert costly.inputs == "gaussian" and costly.images is None  # the costly set follows the first mode run
+
+
+def test_settings_by_name_or_path(tmp_path, monkeypatch):
+    monkeypatch.delenv("NASI_NAL_DATA", raising=False)
+    table.main(["--settings", "quick", "--out", str(tmp_path / "a")])
+    assert json.loads((tmp_path / "a" / "settings.json").read_text())["cells"] == QUICK.cells
+    config = tmp_path / "mine.py"
+    config.write_text("import dataclasses\nfrom nasi_nal.evaluate.configs import table_quick\n\n\n"
+                      "def get_config():\n    return dataclasses.replace(table_quick.get_config(), seeds=5)\n")
+    text = table.main(["--settings", str(config), "--out", str(tmp_path / "b")])
+    assert f"Settings: `{config}`" in text
+    assert json.loads((tmp_path / "b" / "settings.json").read_text())["seeds"] == 5
+    with pytest.raises(NasiNalError, match="--quick is --settings quick"):
+        table.main(["--quick", "--settings", "full", "--out", str(tmp_path / "c")])
+    with pytest.raises(NasiNalError, match="choose from full, quick or give"):
+        table.main(["--settings", "fast", "--out", str(tmp_path / "c")])
 
 
 def test_published_values_name_their_source():
@@ -136,16 +183,16 @@ def test_quick_nb201_structure_and_resume(tmp_path, reference_file):
     assert list(s1["modes"]) == ["gaussian-random"] and s1["bn"] == "train"  # no --images: no real-data mode
     assert "no --images given" in s1["modes_not_run"]["real-real"] and "### nb201, real-real: not run" in text
     part = s1["modes"]["gaussian-random"]
-    assert len(part["records"]) == table.QUICK.cells["nb201"]
+    assert len(part["records"]) == QUICK.cells["nb201"]
     assert all(0 < r["accuracy"] <= 100 for r in part["records"])
     params = part["correlations"]["params"]
     assert params["cells"] == 3 and -1.0 <= params["spearman"] <= 1.0
-    assert part["pool_search"]["pool_size"] == min(table.QUICK.candidates, 3)
-    assert part["pool_search"]["picks"]["params"]["pools"] == table.QUICK.seeds
+    assert part["pool_search"]["pool_size"] == min(QUICK.candidates, 3)
+    assert part["pool_search"]["picks"]["params"]["pools"] == QUICK.seeds
     assert list(part["correlations"]) == ["params"]  # the costly score is correlated on its own setting
-    assert part["config"]["bn"] == "train" and part["config"]["probes"] == table.QUICK.probes
+    assert part["config"]["bn"] == "train" and part["config"]["probes"] == QUICK.probes
     costly = s1["costly"]
-    assert costly["config"]["batch_size"] == table.QUICK.costly.batch_size and not costly["config"]["full"]
+    assert costly["config"]["batch_size"] == QUICK.costly.batch_size and not costly["config"]["full"]
     assert costly["config"]["probes"] == "exact"
     assert list(costly["correlations"]) == ["ntk_trace"] and costly["correlations"]["ntk_trace"]["cells"] == 3
     assert all(r["scores"]["ntk_trace"] > 0 for r in costly["records"])
@@ -160,13 +207,13 @@ def test_quick_nb201_structure_and_resume(tmp_path, reference_file):
     assert list(s2["methods"]) == ["random", "nal"]
     assert s2["table_best"] == pytest.approx(94.37, abs=0.01)
     for m in s2["methods"].values():
-        assert m["seeds"] == table.QUICK.seeds == m["picks_in_table"]
+        assert m["seeds"] == QUICK.seeds == m["picks_in_table"]
         accs = [p["accuracy"] for p in m["picks"]]
         assert np.mean(accs) == pytest.approx(m["accuracy_mean"])
         assert all(0 < a <= s2["table_best"] for a in accs)
         assert m["pool_best_mean"] <= s2["table_best"] and m["wall_seconds_mean"] > 0
     units = sorted((out / "section2" / "units").glob("*.json"))
-    assert len(units) == 2 * table.QUICK.seeds
+    assert len(units) == 2 * QUICK.seeds
     for unit in units:  # the pick is one of the pool, so never better than the pool's best
         result = json.loads(unit.read_text())
         pool = [c["table_accuracy"] for c in result["candidates"]]
@@ -201,11 +248,11 @@ def test_quick_mode_every_section(tmp_path, reference_file):
     s1 = json.loads((out / "section1" / "nb101.json").read_text())
     assert list(s1["modes"]) == ["real-real", "gaussian-random"]
     for part in s1["modes"].values():
-        assert set(part["correlations"]) == {*table.QUICK.scores, table.NAL_SCORE}
-    assert set(s1["costly"]["correlations"]) == set(table.QUICK.costly.scores)
+        assert set(part["correlations"]) == {*QUICK.scores, table.NAL_SCORE}
+    assert set(s1["costly"]["correlations"]) == set(QUICK.costly.scores)
     for space in ("nb201", "nb101"):
         s2 = json.loads((out / "section2" / f"{space}.json").read_text())
-        assert list(s2["methods"]) == list(table.QUICK.methods)
+        assert list(s2["methods"]) == list(QUICK.methods)
     assert len(_csv(out / "section3.csv")) == 1
 
 
@@ -254,3 +301,78 @@ def test_scatter_panels_spread_their_points_and_say_their_scale():
     ticks = [t.get_window_extent(renderer) for ax in panels for t in ax.get_xticklabels() if t.get_text()]
     for i, title in enumerate(titles):
         assert not any(title.overlaps(b) for b in titles[:i] + titles[i + 1:] + labels + ticks)
+
+
+GOLDEN = pathlib.Path(__file__).resolve().parent / "data" / "table_render"
+
+
+def _synthetic_sections(out: pathlib.Path) -> None:
+    """Section JSONs of every shape ``render`` formats (two data modes, a mode not run, costly rows, pool search,
+    a failed correlation, unscorable candidates, picks outside the table, section 3 runs), made up and small."""
+    rng = np.random.default_rng(0)
+
+    def part(space: str, mode: str, scores: Sequence[str], cells: int = 6) -> dict:
+        records = [{"cell": f"{space}-{i}", "accuracy": float(80 + 2 * i),
+                    "scores": {s: float(rng.normal(k + 1, 1)) for k, s in enumerate(scores)}} for i in range(cells)]
+        correlations = {s: {"cells": cells, "failed": 0, "lower_is_better": s == "ntk_cond", "spearman": 0.1 * k,
+                            "kendall": 0.05 * k, "spearman_ci95": [0.1 * k - 0.2, 0.1 * k + 0.2],
+                            "kendall_ci95": [0.05 * k - 0.1, 0.05 * k + 0.1]} for k, s in enumerate(scores)}
+        correlations[scores[-1]] = {"cells": 2, "failed": cells - 2, "lower_is_better": False, "spearman": None,
+                                    "kendall": None, "note": "fewer than 3 scored cells"}
+        return {"config": {"batch_size": 8, "bn": "train", "probes": 8},
+                "summary": {"cells": cells, "table": f"{space}.table", "accuracy": "test accuracy",
+                            "data": f"{mode} batch", "network": {"channels": 4}, "device": "cpu: cpu",
+                            "seconds_per_cell": {"mean": 0.25, "median": 0.2}},
+                "correlations": correlations, "records": records,
+                "pool_search": {"pool_size": 3, "seeds": 2, "random": 84.0, "pool_best": 88.5,
+                                "picks": {s: ({"mean": 86.0, "std": 1.5, "pools": 2} if s != scores[-1] else
+                                              {"mean": None, "std": None, "pools": 0}) for s in scores}}}
+
+    costly = part("nb201", "real-real", ["ntk_cond", "ntk_trace"], cells=4)
+    costly.pop("pool_search")
+    sections = {
+        "section1/nb201.json": {"space": "nb201", "bn": "train", "nal_note": "no NB201 likelihood",
+                                "modes": {"real-real": part("nb201", "real-real", ["synflow", "nwot", "snip"]),
+                                          "gaussian-random": part("nb201", "gaussian-random", ["synflow", "nwot"])},
+                                "modes_not_run": {}, "costly": costly, "wall_seconds": 1.0},
+        "section1/nb101.json": {"space": "nb101", "bn": "train", "nal_note": "1 of the 6 sampled cells are experts",
+                                "modes": {"gaussian-random": part("nb101", "gaussian-random", ["params", "nwot"])},
+                                "modes_not_run": {"real-real": "no --images given"}, "costly": None,
+                                "wall_seconds": 1.0},
+        "section2/nb201.json": {
+            "space": "nb201", "table": "nb201.table", "data": "gaussian", "candidates": 5, "seeds": 2,
+            "table_best": 94.37, "table_mean": 87.04, "methods": {
+                "random": {"seeds": 2, "picks_in_table": 2, "accuracy_mean": 90.0, "accuracy_std": 1.0,
+                           "pool_best_mean": 92.0, "wall_seconds_mean": 3.0, "device": "cpu", "platform": "cpu",
+                           "ranking_score": None, "candidates": 5, "unscorable_candidates": 0,
+                           "picks": [{"seed": 0, "cell": "a", "accuracy": 89.0}, {"seed": 1, "cell": "b",
+                                                                                  "accuracy": 91.0}]},
+                "nal": {"seeds": 2, "picks_in_table": 1, "accuracy_mean": 92.5, "accuracy_std": 0.0,
+                        "pool_best_mean": None, "wall_seconds_mean": 4.5, "device": "cpu", "platform": "cpu",
+                        "ranking_score": "nwot", "candidates": 7, "unscorable_candidates": 3,
+                        "picks": [{"seed": 0, "cell": "c", "accuracy": 92.5}, {"seed": 1, "cell": "d",
+                                                                               "accuracy": None}]}}},
+        "section3/runs.json": {"runs": "runs", "trained": [
+            {f: (None if f == "best_epoch" else f"{f}-{i}") for f in table.SECTION3_FIELDS} | {"summary": f"r{i}"}
+            for i in range(2)]},
+        "environment.json": {"nasi_nal": "0.1.0", "jax": "0", "data": {
+            "nb201": {"file": "nb201.table", "caveat": "made up"}, "nb101": None}},
+    }
+    for name, payload in sections.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(json.dumps(payload))
+
+
+def test_render_is_unchanged_on_every_section_shape(tmp_path):
+    """``table.md`` and the CSVs of a made-up result folder, byte for byte as ``render`` wrote them when it was one
+    function (``tests/data/table_render``, the output folder written as ``{out}``)."""
+    out = tmp_path / "out"
+    _synthetic_sections(out)
+    text = table.render(out, "full", {"s2_nb101": "a made-up reason"})
+    assert text.replace(str(out), "{out}") == (GOLDEN / "table.md").read_text()
+    assert (out / "table.md").read_text() == text
+    for name in ("section1.csv", "section2.csv", "section3.csv"):
+        assert (out / name).read_text() == (GOLDEN / name).read_text(), name
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "section1_nb101_gaussian-random_scatter.png", "section1_nb201_gaussian-random_scatter.png",
+        "section1_nb201_real-real_scatter.png", "section2_nb201_picks.png"]
