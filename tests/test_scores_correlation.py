@@ -144,7 +144,7 @@ def test_masked_method_on_real_networks_matches_masked_scoring(reference_file, t
     from nasi_nal.scores import cell_key, masked
 
     summary = correlate(space="nb201", table=str(reference_file("nb201_cifar10.csv")), cells=2,
-                        scores=["nasi_trace", "params"], batch_size=4, overrides=dict(channels=4), input_size=16,
+                        scores=["nasi_trace"], batch_size=4, overrides=dict(channels=4), input_size=16,
                         out_dir=tmp_path, engine="masked")
     records = [json.loads(line) for line in next(tmp_path.glob("*.jsonl.partial")).read_text().splitlines()]
     assert summary["cells"] == 2 and len(records) == 2
