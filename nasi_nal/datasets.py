@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from nasi_nal import scores
 from nasi_nal.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -125,8 +126,6 @@ def scoring_pool(source: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
 def scoring_batch(data: str, labels: str, size: int, key: jax.Array) -> Any:
     """The one batch every candidate of a search is scored on (NASI's data/label modes): Gaussian inputs with
     random labels for ``data="gaussian"``, else ``size`` images of ``data``'s pool with ``labels`` real or random."""
-    from nasi_nal import scores
-
     if data == "gaussian":
         return scores.make_batch(key, size, inputs="gaussian", targets="random")
     images, targets = scoring_pool(data, limit=POOL_SIZE)
