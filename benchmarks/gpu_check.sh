@@ -13,10 +13,10 @@
 # in every stage; on the CPU the masked NB201 program at the proxy size (C=8, N=5) takes about 110 s to compile,
 # hence that stage's 120 s. The report's compile columns say what to rebudget next.
 #   environment            10  device, memory, versions
-#   speed_nb201_masked    120  scoring_speed.py: proxy NB201, batch 16, grad_norm, masked, 2,048 cells in calls
-#                              sized from memory
+#   speed_nb201_masked    120  scoring_speed.py: proxy NB201, batch 16, grad_norm, masked, 2,048 cells, 256 per
+#                              call (fixed: sizing from memory compiles a probe program first; whole_space does that)
 #   speed_nb201_blockwise  30  proxy NB201 blockwise (200 cells)
-#   speed_nb101_masked     55  proxy NB101, batch 16, grad_norm, masked, 2,048 cells in calls sized from memory
+#   speed_nb101_masked     55  proxy NB101, batch 16, grad_norm, masked, 2,048 cells, 256 per call
 #   speed_nb101_blockwise  25  proxy NB101 blockwise (48 cells: new vertex widths keep compiling)
 #   correlation            60  correlation.py: 1,000 NB201 cells, train-mode batch norm, batch 64 of exact CIFAR-10
 #                              pixels and labels (cifar10_exact_first1017.npz), proxy networks, the 5 scores the
@@ -123,7 +123,7 @@ if [ "$TINY" = 1 ]; then  # sizes that exercise every command in seconds, not me
   PROJECTION=(--per-call 2 --batch-size "$SPEED_BATCH" "${NB101_NET[@]}")
 else
   NB201_NET=(); NB101_NET=()
-  SPEED_BATCH=16; MASKED_CELLS=2048; PER_CALL=auto; NB201_CELLS=200; NB101_CELLS=48; CORR_CELLS=1000
+  SPEED_BATCH=16; MASKED_CELLS=2048; PER_CALL=256; NB201_CELLS=200; NB101_CELLS=48; CORR_CELLS=1000
   CORR=(--batch-size 64 --scores grad_norm,snip,nasi_trace,jacob_cov,synflow)
   WHOLE=(--batch-size 16 --scores nasi_trace,grad_norm,snip,synflow)
   NASI=(--seeds 10 --steps 100 --batch-size 64 --channels 8 --cells-per-stage 5 --nu-samples 16)
