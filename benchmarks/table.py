@@ -645,6 +645,10 @@ def _section_result(out: pathlib.Path, section: int, space: str, not_run: dict[s
         why = not_run.get(f"s{section}_{space}",
                           f"not yet run into this folder (--section {section} --space {space})")
         lines += [f"### {space}: not run: {why}", ""]
+    elif section == 1 and "modes" not in res:  # written before section 1 had data modes (eval-mode batch norm)
+        lines += [f"### {space}: not shown: its results predate the data modes and train-mode batch norm; rerun "
+                  f"`--section 1 --space {space}`", ""]
+        return None
     return res
 
 

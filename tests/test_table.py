@@ -376,3 +376,11 @@ def test_render_is_unchanged_on_every_section_shape(tmp_path):
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
         "section1_nb101_gaussian-random_scatter.png", "section1_nb201_gaussian-random_scatter.png",
         "section1_nb201_real-real_scatter.png", "section2_nb201_picks.png"]
+
+
+def test_a_section1_result_of_the_old_layout_is_named_not_rendered(tmp_path):
+    (tmp_path / "section1").mkdir()
+    (tmp_path / "section1" / "nb101.json").write_text(json.dumps({"config": {}, "correlations": {}, "records": []}))
+    lines = []
+    assert table._section_result(tmp_path, 1, "nb101", {}, lines) is None
+    assert "predate the data modes" in lines[0] and "--section 1 --space nb101" in lines[0]
