@@ -25,8 +25,28 @@ TPUs; not XLA:CPU), its peak device memory (``memory_stats()["peak_bytes_in_use"
 ``--per-call auto`` sizes the masked calls from the device's free memory (``masked.cells_per_call``). For NB101 the
 report projects the time
 to score all 423,624 cells of the space on the same device: first-call seconds + steady-state seconds per cell x
-the rest. The PyTorch reference figures of the scoring-speed issue (full NB201 network, same batch and CPU) are
-printed beside the NB201 full-size results; they are not measured here.
+the rest. The PyTorch reference is not in this table: only ``--peer`` below compares with it, in one run (seconds
+from separate runs on this shared 2-core host differ by up to 3-4x for the same code; DEVELOPERS.md).
+
+``--peer PATH`` measures the PyTorch reference instead, side by side in one run (needs torch, e.g. torch 2.13 CPU,
+and a checkout of the zero-cost proxies paper's code, github.com/SamsungLabs/zero-cost-nas, at ``PATH``; never part
+of the test suite)::
+
+    python benchmarks/scoring_speed.py --peer ../zero-cost-nas --proxy --cells 500 \
+        --out benchmarks/results/scoring_speed_peer_proxy_cpu.json     # the default scoring size (C8, N5)
+    python benchmarks/scoring_speed.py --peer ../zero-cost-nas --cells 40 \
+        --out benchmarks/results/scoring_speed_peer40_cpu.json         # the benchmark's full size (C16, N5)
+
+Per score set, one fresh process scores the same random NB201 cells (full size, or with ``--proxy`` the default
+scoring size: the reference builds it with ``init_channels=8``, and its per-score network copy,
+``get_prunable_copy``, which rebuilds at 16 channels, is made at that width) twice, alternating which goes first:
+ours (blockwise engine, ``--bn`` batch norm; the variables drawn by ``blockwise.init_variables`` and timed apart
+from the scores) and the reference's ``find_measures`` on its own NB201 network (``foresight.models.nasbench2``,
+PyTorch default initialization, train-mode batch norm), on the same batch, with ``--threads`` torch threads (XLA's
+threads follow ``XLA_FLAGS`` and the CPU affinity, both recorded). No compilation cache unless ``--compile-cache``
+names one, so every compile counts. The report gives, after 40 cells and after all of them, each side's seconds per
+cell and the ratio ours / reference, and the Spearman between the two sides' values cell by cell (the reference's
+sum-of-layer-norms grad_norm ranks like our global norm).
 """
 from __future__ import annotations
 
@@ -40,12 +60,9 @@ import platform
 import resource
 import sys
 import time
+import types
 from typing import Any, Sequence
 
-#: PyTorch reference seconds per cell (torch 2.13 CPU, this 2-core machine, full NB201, batch 64, median of 30),
-#: from the scoring-speed issue; quoted, not measured by this script.
-TORCH_REFERENCE = {"grad_norm": 0.37, "snip": 0.38, "jacob_cov": 0.38, "synflow": 0.17,
-                   "grad_norm+snip+synflow+jacob_cov": 1.24}
 DEFAULT_SETS = ("grad_norm", "snip", "jacob_cov", "synflow", "nwot", "nasi_trace", "grad_norm+snip+synflow+jacob_cov")
 METHODS = ("blockwise", "joint", "masked")
 NB101_CELLS = 423_624  # every unique NAS-Bench-101 cell
@@ -135,7 +152,6 @@ def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_s
     from nasi_nal.scores.masked import MASKED_SCORES
 
     results = []
-    comparable = network == {"space": "nb201", "proxy": False}  # the PyTorch figures are for full NB201 networks
     context = multiprocessing.get_context("spawn")
     for score_set in sets:
         names = score_set.split("+")
@@ -150,8 +166,7 @@ def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_s
                 with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
                     out = pool.submit(measure, method, names, n, seed, batch_size, network, per_call, bn).result()
                 entry = {"set": score_set, "method": method, **summarize(out["rows"]),
-                         "peak_rss_mib": out["peak_rss_mib"], "peak_device_mib": out["peak_device_mib"],
-                         "torch_reference_seconds": TORCH_REFERENCE.get(score_set) if comparable else None}
+                         "peak_rss_mib": out["peak_rss_mib"], "peak_device_mib": out["peak_device_mib"]}
                 if network["space"] == "nb101" and entry["steady_seconds_per_cell"] is not None:
                     rest = NB101_CELLS - entry["cells_per_call"]
                     entry["projected_all_nb101_hours"] = (
@@ -167,9 +182,212 @@ def run(sets: Sequence[str], cells: int, baseline_cells: int, seed: int, batch_s
         "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
         "host": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "jax": jax.__version__,
-        "torch_reference": "quoted from the scoring-speed issue (torch 2.13 CPU on this machine type), not measured",
         "results": results,
     }
+
+
+PEER_SETS = ("grad_norm", "grad_norm+snip+synflow+jacob_cov")
+PEER_CHECKPOINTS = (40,)  # cumulative ratios reported after these many cells, and after all of them
+
+
+def measure_peer(peer: str, names: list[str], cells: int, seed: int, batch_size: int, threads: int,
+                 bn: str, proxy: bool = False, compile_cache: str = "off") -> dict[str, Any]:
+    """Ours and the PyTorch reference on the same ``cells`` random NB201 cells (full size, or the proxy size: the
+    reference's network with ``init_channels`` = the proxy's channels, both 5 cells per stage), interleaved cell by
+    cell in this (fresh) process; per cell each side's seconds (ours split into init, scores and compile) and
+    values."""
+    sys.path.insert(0, str(pathlib.Path(peer).resolve()))  # the reference is a checkout, not a package
+    import jax
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from foresight.models import nasbench2
+    from foresight.pruners import predictive
+
+    from nasi_nal.cli import use_compile_cache
+    from nasi_nal.networks.build import PROXY_CONFIGS, build
+    from nasi_nal.scores import cell_key, make_batch, score_cell
+    from nasi_nal.scores.blockwise import init_variables
+    from nasi_nal.spaces import nb201
+
+    size = PROXY_CONFIGS["nb201"] if proxy else {"channels": 16, "cells_per_stage": 5}
+    if size["cells_per_stage"] != 5:
+        raise SystemExit(f"--peer --proxy: the reference's NB201 network has 5 cells per stage, the proxy {size}")
+    use_compile_cache(compile_cache)
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    compiles: list[float] = []
+
+    def listen(event: str, duration: float, **_: Any) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    batch = make_batch(jax.random.PRNGKey(seed), batch_size, inputs="gaussian", targets="random")
+    inputs = torch.from_numpy(np.asarray(batch.inputs).transpose(0, 3, 1, 2).copy())  # NHWC -> NCHW
+    targets = torch.from_numpy(np.asarray(batch.labels).astype(np.int64))
+    rng = np.random.default_rng(seed)
+
+    def ours(arch: str) -> dict[str, Any]:
+        before = len(compiles)
+        start = time.perf_counter()
+        model = build("nb201", arch, proxy=proxy)
+        key = cell_key(seed, arch)
+        variables = jax.block_until_ready(init_variables(model, key))
+        initialized = time.perf_counter()
+        _, result = score_cell(model, variables, batch, names, key, arch, bn=bn, engine="blockwise")
+        end = time.perf_counter()
+        return {"seconds": end - start, "init_seconds": initialized - start,
+                "compile_seconds": float(sum(compiles[before:])), "compiles": len(compiles) - before,
+                "values": {n: result.values.get(n) for n in names}}
+
+    def prunable_copy(net: Any, bn: bool = False) -> Any:
+        """``NAS201Model.get_prunable_copy`` (a copy per score, batch norm on or off) at the network's own width."""
+        copy = nasbench2.get_model_from_arch_str(net.arch_str, net.num_classes, use_bn=bn,
+                                                 init_channels=size["channels"])
+        copy.load_state_dict(net.state_dict(), strict=False)
+        copy.train()
+        return copy
+
+    def reference(arch: str) -> dict[str, Any]:
+        start = time.perf_counter()
+        net = nasbench2.get_model_from_arch_str(arch, 10, init_channels=size["channels"])
+        if proxy:  # the reference's own get_prunable_copy rebuilds every network at 16 channels
+            net.get_prunable_copy = types.MethodType(prunable_copy, net)
+        net.train()
+        # a fresh input tensor per cell: the reference's jacob_cov accumulates into the input's .grad
+        values = predictive.find_measures(net, [(inputs.clone(), targets)], ("random", 1, 10), torch.device("cpu"),
+                                          loss_fn=F.cross_entropy, measure_names=names)
+        return {"seconds": time.perf_counter() - start, "values": {n: float(values[n]) for n in names}}
+
+    rows = []
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        for i in range(cells):
+            arch = nb201.format(nb201.sample(rng))
+            if i % 2 == 0:
+                a = ours(arch)
+                b = reference(arch)
+            else:
+                b = reference(arch)
+                a = ours(arch)
+            rows.append({"cell": arch, "ours": a, "reference": b})
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    return {"rows": rows, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "torch": torch.__version__, "jax": jax.__version__, "size": size}
+
+
+def summarize_peer(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """Cumulative seconds per cell and ratios after each checkpoint; steady state after the first 10 cells; the
+    two sides' Spearman per score."""
+    import numpy as np
+    from scipy import stats
+
+    ours = np.array([r["ours"]["seconds"] for r in rows])
+    ref = np.array([r["reference"]["seconds"] for r in rows])
+    init = np.array([r["ours"]["init_seconds"] for r in rows])
+    comp = np.array([r["ours"]["compile_seconds"] for r in rows])
+    after = {}
+    for n in sorted({c for c in PEER_CHECKPOINTS if c < len(rows)} | {len(rows)}):
+        after[str(n)] = {"ours_seconds_per_cell": float(ours[:n].mean()),
+                         "reference_seconds_per_cell": float(ref[:n].mean()),
+                         "ratio": float(ours[:n].sum() / ref[:n].sum()),
+                         "ours_compile_seconds_per_cell": float(comp[:n].mean())}
+    steady = slice(10, None)
+    agreement = {}
+    for name in names:
+        a = np.array([r["ours"]["values"][name] if r["ours"]["values"][name] is not None else np.nan for r in rows])
+        b = np.array([r["reference"]["values"][name] for r in rows], np.float64)
+        ok = np.isfinite(a) & np.isfinite(b)
+        agreement[name] = {"cells": int(ok.sum()),
+                           "spearman": float(stats.spearmanr(a[ok], b[ok])[0]) if ok.sum() > 2 else None}
+    return {
+        "cells": len(rows), "after": after,
+        "steady_ours_seconds_per_cell": float(ours[steady].mean()) if len(rows) > 10 else None,
+        "steady_reference_seconds_per_cell": float(ref[steady].mean()) if len(rows) > 10 else None,
+        "steady_ours_init_seconds_per_cell": float(init[steady].mean()) if len(rows) > 10 else None,
+        "median_ours_seconds": float(np.median(ours)), "median_reference_seconds": float(np.median(ref)),
+        "ours_compiles": int(sum(r["ours"]["compiles"] for r in rows)),
+        "ours_compile_seconds": float(comp.sum()), "agreement": agreement,
+    }
+
+
+def run_peer(peer: str, sets: Sequence[str], cells: int, seed: int, batch_size: int, threads: int,
+             bn: str, proxy: bool, compile_cache: str = "off") -> dict[str, Any]:
+    """Every score set in its own fresh process, one after the other."""
+    import jax
+
+    results = []
+    context = multiprocessing.get_context("spawn")
+    versions: dict[str, str] = {}
+    for score_set in sets:
+        names = score_set.split("+")
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+            out = pool.submit(measure_peer, peer, names, cells, seed, batch_size, threads, bn, proxy,
+                              compile_cache).result()
+        versions = {"torch": out["torch"], "jax": out["jax"]}
+        size = out["size"]
+        entry = {"set": score_set, **summarize_peer(out["rows"], names), "peak_rss_mib": out["peak_rss_mib"],
+                 "rows": out["rows"]}
+        results.append(entry)
+        print(json.dumps({k: v for k, v in entry.items() if k != "rows"}), flush=True)
+    return {
+        "command": "python benchmarks/scoring_speed.py " + " ".join(sys.argv[1:]),
+        "network": {"space": "nb201", "proxy": proxy, **size},
+        "batch": f"{batch_size} examples, i.i.d. N(0, 1) inputs, uniform random labels (the same tensors both sides)",
+        "bn": bn, "seed": seed, "threads": threads, "compile_cache": compile_cache,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""), "cores_usable": len(os.sched_getaffinity(0)),
+        "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}",
+        "host": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        **versions,
+        "reference": "SamsungLabs/zero-cost-nas (Abdelfattah et al. 2021): foresight.pruners.predictive.find_measures "
+                     "on foresight.models.nasbench2's network, PyTorch default init, train-mode batch norm "
+                     "(synflow without batch norm, as the reference runs it)"
+                     + ("; its per-score network copy (get_prunable_copy, which rebuilds at 16 channels) made at the "
+                        "proxy's width" if proxy else ""),
+        "results": results,
+    }
+
+
+def markdown_peer(report: dict[str, Any]) -> str:
+    """The side-by-side table, built only from the JSON above."""
+    lines = [
+        f"# Scoring speed against the PyTorch reference: NB201 cells (C{report['network']['channels']}, "
+        f"N{report['network']['cells_per_stage']}), side by side",
+        "",
+        f"- ours: nasi_nal's blockwise engine, batch norm {report['bn']} mode, jax {report['jax']}; reference: "
+        f"{report['reference']}, torch {report['torch']}",
+        f"- batch {report['batch']}; {report['threads']} torch threads, XLA_FLAGS "
+        f"`{report.get('xla_flags') or '(none)'}`, {report.get('cores_usable', 'all')} cores usable by the process; "
+        f"device {report['device']} ({report['host']}); seed {report['seed']}",
+        f"- command: `{report['command']}`",
+        *(f"- note: {note}" for note in report.get("notes", [])),
+        "- each cell scored by both sides in one process, alternating which goes first; a fresh process per set; "
+        + ("no compilation cache, so ours counts every XLA compile" if report.get("compile_cache", "off") == "off"
+           else f"JAX's compilation cache in `{report['compile_cache']}` (compile = compiles and cache loads)")
+        + " (and our variables' init); ratio = our seconds / the reference's, summed over the first N cells",
+        "",
+        "| scores | after N cells | ours s/cell | of which compile | reference s/cell | ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for e in report["results"]:
+        for n, a in e["after"].items():
+            lines.append(f"| {e['set']} | {n} | {a['ours_seconds_per_cell']:.3f} "
+                         f"| {a['ours_compile_seconds_per_cell']:.3f} | {a['reference_seconds_per_cell']:.3f} "
+                         f"| {a['ratio']:.2f}x |")
+    lines += ["", "| scores | steady ours s/cell (init) | steady reference s/cell | median ours / reference | "
+              "our compiles (s) | per-cell Spearman ours vs reference | peak RSS MiB |",
+              "| --- | ---: | ---: | ---: | ---: | --- | ---: |"]
+    for e in report["results"]:
+        agree = ", ".join(f"{n} {a['spearman']:.3f}" if a["spearman"] is not None else f"{n} -"
+                          for n, a in e["agreement"].items())
+        steady = (f"{e['steady_ours_seconds_per_cell']:.3f} ({e['steady_ours_init_seconds_per_cell']:.3f})"
+                  if e["steady_ours_seconds_per_cell"] is not None else "-")
+        ref = f"{e['steady_reference_seconds_per_cell']:.3f}" if e["steady_reference_seconds_per_cell"] else "-"
+        lines.append(f"| {e['set']} | {steady} | {ref} | {e['median_ours_seconds']:.3f} / "
+                     f"{e['median_reference_seconds']:.3f} | {e['ours_compiles']} ({e['ours_compile_seconds']:.1f}) "
+                     f"| {agree} | {e['peak_rss_mib']:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -183,10 +401,11 @@ def markdown(report: dict[str, Any]) -> str:
         "- seconds per cell = init + every score of the set, end to end, mean over all cells (first "
         "compilation included); compile = XLA backend compilation; run = the rest; steady = after the first call "
         "(masked) or the first 10 cells",
+        "- the PyTorch reference: measured side by side, in one run, by `--peer` (`scoring_speed_peer*_cpu.md`)",
         "",
         "| scores | method | cells (per call) | s/cell | compile s/cell | run s/cell | median s/cell "
-        "| steady s/cell | compiles | peak RSS MiB | peak device MiB | PyTorch ref. s/cell | all NB101 cells, h |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| steady s/cell | compiles | peak RSS MiB | peak device MiB | all NB101 cells, h |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def num(value: Any, fmt: str) -> str:
@@ -194,14 +413,13 @@ def markdown(report: dict[str, Any]) -> str:
 
     for e in report["results"]:
         if "skipped" in e:
-            lines.append(f"| {e['set']} | {e['method']} | skipped: {e['skipped']} |" + " |" * 10)
+            lines.append(f"| {e['set']} | {e['method']} | skipped: {e['skipped']} |" + " |" * 9)
             continue
         lines.append(f"| {e['set']} | {e['method']} | {e['cells']} ({e['cells_per_call']}) "
                      f"| {e['seconds_per_cell']:.3f} | {e['compile_seconds_per_cell']:.3f} "
                      f"| {e['run_seconds_per_cell']:.3f} | {e['median_seconds_per_cell']:.3f} "
                      f"| {num(e['steady_seconds_per_cell'], '.3f')} | {e['compiles']} | {e['peak_rss_mib']:.0f} "
                      f"| {num(e.get('peak_device_mib'), '.0f')} "
-                     f"| {num(e['torch_reference_seconds'], '.2f')} "
                      f"| {num(e.get('projected_all_nb101_hours'), '.1f')} |")
     return "\n".join(lines) + "\n"
 
@@ -222,7 +440,31 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--override", action="append", default=[], metavar="FIELD=INT",
                    help="network field on top of the size, e.g. channels=8 (repeatable)")
     p.add_argument("--out", type=pathlib.Path, help="write the report here (.json, and .md beside it)")
+    p.add_argument("--peer", metavar="PATH", help="a checkout of SamsungLabs/zero-cost-nas: measure it side by side "
+                   f"(NB201, full size or --proxy; --sets default {','.join(PEER_SETS)})")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="--peer: torch threads (XLA's follow XLA_FLAGS and the process's CPU affinity)")
+    p.add_argument("--compile-cache", default="off", metavar="FOLDER",
+                   help="--peer: JAX's persistent compilation cache for our side ('off': every compile counts; run "
+                        "twice with one folder to measure a warm cache)")
     args = p.parse_args(argv)
+    if args.peer:
+        if not (pathlib.Path(args.peer) / "foresight" / "pruners" / "predictive.py").is_file():
+            raise SystemExit(f"--peer {args.peer}: not a checkout of SamsungLabs/zero-cost-nas (no "
+                             "foresight/pruners/predictive.py there); clone it and pass its folder")
+        if args.space != "nb201" or args.override:
+            raise SystemExit("--peer compares NB201 networks at full size or, with --proxy, at the proxy size: drop "
+                             "--space and --override")
+        sets = PEER_SETS if args.sets == ",".join(DEFAULT_SETS) else [s for s in args.sets.split(",") if s]
+        report = run_peer(args.peer, sets, args.cells, args.seed, args.batch_size, args.threads, args.bn,
+                          args.proxy, args.compile_cache)
+        text = markdown_peer(report)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=1) + "\n")
+            args.out.with_suffix(".md").write_text(text)
+        print(text)
+        return report
     network: dict[str, Any] = {"space": args.space, "proxy": args.proxy}
     for item in args.override:
         field, _, value = item.partition("=")

@@ -2,6 +2,8 @@
 import importlib.util
 import pathlib
 
+import pytest
+
 _SPEC = importlib.util.spec_from_file_location(
     "scoring_speed", pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "scoring_speed.py")
 scoring_speed = importlib.util.module_from_spec(_SPEC)
@@ -17,16 +19,17 @@ def test_measure_counts_compiles_and_the_report_lists_every_method():
     assert out["peak_device_mib"] is None  # XLA:CPU reports no device memory
     assert rows[0]["compiles"] > 0  # the first cell compiles the blocks it uses
     assert all(0 <= r["compile_seconds"] <= r["seconds"] for r in rows)
-    entry = {"set": "grad_norm+nwot", "method": "blockwise", **scoring_speed.summarize(rows), "peak_rss_mib": 1.0,
-             "torch_reference_seconds": None}
+    entry = {"set": "grad_norm+nwot", "method": "blockwise", **scoring_speed.summarize(rows), "peak_rss_mib": 1.0}
     assert entry["cells"] == 3 and entry["compiles"] == sum(r["compiles"] for r in rows)
     report = {"network": network, "batch": "4", "seed": 0, "device": "cpu", "host": "h", "jax": "x",
               "command": "c", "results": [entry]}
     table = scoring_speed.markdown(report)
     assert "| grad_norm+nwot | blockwise | 3 (1) |" in table
-    assert table.splitlines()[-1].endswith("| 1 | - | - | - |")  # peak RSS, no device memory, no references
+    assert table.splitlines()[-1].endswith("| 1 | - | - |")  # peak RSS, no device memory, no NB101 projection
     entry["peak_device_mib"] = 2048.4
-    assert scoring_speed.markdown(report).splitlines()[-1].endswith("| 1 | 2048 | - | - |")
+    assert scoring_speed.markdown(report).splitlines()[-1].endswith("| 1 | 2048 | - |")
+    header = [line for line in table.splitlines() if line.startswith("| scores |")][0]
+    assert header.count("|") == table.splitlines()[-1].count("|")
 
 
 def test_masked_method_scores_cells_per_call_and_projects_nb101():
@@ -41,3 +44,35 @@ def test_masked_method_scores_cells_per_call_and_projects_nb101():
     report = {"network": network, "batch": "4", "seed": 0, "device": "cpu", "host": "h", "jax": "x",
               "command": "c", "results": [skipped]}
     assert "| nwot | masked | skipped: masked scoring does not compute ['nwot'] |" in scoring_speed.markdown(report)
+
+
+def _peer_row(i: int) -> dict:
+    return {"cell": f"cell{i}",
+            "ours": {"seconds": 2.0 if i == 0 else 1.0, "init_seconds": 0.1, "compile_seconds": 1.0 if i == 0 else 0.0,
+                     "compiles": 3 if i == 0 else 0, "values": {"grad_norm": float(i), "snip": None}},
+            "reference": {"seconds": 2.0, "values": {"grad_norm": float(i) * 2, "snip": 1.0}}}
+
+
+def test_peer_summary_counts_every_compile_in_the_ratio_and_compares_cell_by_cell():
+    rows = [_peer_row(i) for i in range(12)]
+    summary = scoring_speed.summarize_peer(rows, ["grad_norm", "snip"])
+    after = summary["after"]
+    assert list(after) == ["12"]  # the 40-cell checkpoint only once 40 cells exist
+    assert after["12"]["ratio"] == (2.0 + 11 * 1.0) / (12 * 2.0)  # the first cell's compile counts
+    assert after["12"]["ours_compile_seconds_per_cell"] == 1.0 / 12
+    assert summary["steady_ours_seconds_per_cell"] == 1.0 and summary["ours_compiles"] == 3
+    assert summary["agreement"]["grad_norm"] == {"cells": 12, "spearman": 1.0}
+    assert summary["agreement"]["snip"] == {"cells": 0, "spearman": None}  # ours missing: no number made up
+    entry = {"set": "grad_norm+snip", **summary, "peak_rss_mib": 10.0}
+    report = {"network": {"space": "nb201", "proxy": True, "channels": 8, "cells_per_stage": 5}, "bn": "train",
+              "jax": "x", "torch": "y", "reference": "r", "batch": "b", "threads": 2, "device": "cpu",
+              "host": "h", "seed": 0, "command": "c", "results": [entry]}
+    table = scoring_speed.markdown_peer(report)
+    assert "NB201 cells (C8, N5)" in table
+    assert "| grad_norm+snip | 12 | 1.083 | 0.083 | 2.000 | 0.54x |" in table
+    assert "grad_norm 1.000, snip -" in table
+
+
+def test_peer_needs_a_checkout_of_the_reference(tmp_path):
+    with pytest.raises(SystemExit, match="not a checkout of SamsungLabs/zero-cost-nas"):
+        scoring_speed.main(["--peer", str(tmp_path)])
