@@ -86,6 +86,7 @@ def markdown(result: dict[str, Any]) -> str:
              f"- cheapest size within {result['tolerance']} of the {result['reference_size']} size's "
              f"{result['ranking']} Spearman: **{result['cheapest_within_tolerance']}**",
              f"- command: `{result['command']}`",
+             *(f"- note: {note}" for note in result.get("notes", [])),
              "",
              "| size | s / cell | " + " | ".join(names) + " |",
              "| --- | ---: | " + " | ".join("---:" for _ in names) + " |"]

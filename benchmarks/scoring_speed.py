@@ -32,10 +32,13 @@ from separate runs on this shared 2-core host differ by up to 3-4x for the same 
 and a checkout of the zero-cost proxies paper's code, github.com/SamsungLabs/zero-cost-nas, at ``PATH``; never part
 of the test suite)::
 
-    python benchmarks/scoring_speed.py --peer ../zero-cost-nas --proxy --cells 500 \
-        --out benchmarks/results/scoring_speed_peer_proxy_cpu.json     # the default scoring size (C8, N5)
     python benchmarks/scoring_speed.py --peer ../zero-cost-nas --cells 40 \
         --out benchmarks/results/scoring_speed_peer40_cpu.json         # the benchmark's full size (C16, N5)
+    python benchmarks/scoring_speed.py --peer ../zero-cost-nas --proxy --cells 40 \
+        --out benchmarks/results/scoring_speed_peer40_proxy_cpu.json   # the default scoring size (C8, N5)
+    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" taskset -c 0 \
+        python benchmarks/scoring_speed.py --peer ../zero-cost-nas --proxy --cells 500 --threads 1 \
+        --out benchmarks/results/scoring_speed_peer500_proxy_cpu.json  # one core each side
 
 Per score set, one fresh process scores the same random NB201 cells (full size, or with ``--proxy`` the default
 scoring size: the reference builds it with ``init_channels=8``, and its per-score network copy,
@@ -254,8 +257,7 @@ def measure_peer(peer: str, names: list[str], cells: int, seed: int, batch_size:
         if proxy:  # the reference's own get_prunable_copy rebuilds every network at 16 channels
             net.get_prunable_copy = types.MethodType(prunable_copy, net)
         net.train()
-        # a fresh input tensor per cell: the reference's jacob_cov accumulates into the input's .grad
-        values = predictive.find_measures(net, [(inputs.clone(), targets)], ("random", 1, 10), torch.device("cpu"),
+        values = predictive.find_measures(net, [(inputs, targets)], ("random", 1, 10), torch.device("cpu"),
                                           loss_fn=F.cross_entropy, measure_names=names)
         return {"seconds": time.perf_counter() - start, "values": {n: float(values[n]) for n in names}}
 
@@ -365,7 +367,8 @@ def markdown_peer(report: dict[str, Any]) -> str:
         "- each cell scored by both sides in one process, alternating which goes first; a fresh process per set; "
         + ("no compilation cache, so ours counts every XLA compile" if report.get("compile_cache", "off") == "off"
            else f"JAX's compilation cache in `{report['compile_cache']}` (compile = compiles and cache loads)")
-        + " (and our variables' init); ratio = our seconds / the reference's, summed over the first N cells",
+        + "; our seconds include our variables' init; ratio = our seconds / the reference's, summed over the first "
+        "N cells",
         "",
         "| scores | after N cells | ours s/cell | of which compile | reference s/cell | ratio |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",

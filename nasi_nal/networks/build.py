@@ -35,7 +35,8 @@ PROXY_CONFIGS: dict[str, dict[str, Any]] = {
     "nb101": dict(
         stem_channels=16,  # benchmark 128; widths still double per stack (16, 32, 64)
         num_stacks=3,  # as the benchmark: keeps both down-samplings, so the receptive field matches
-        cells_per_stack=1,  # benchmark 3
+        cells_per_stack=1,  # benchmark 3; 3 gave the same signs and the same params/nwot/synflow Spearman at 3x the
+        # cost (benchmarks/results/proxy_sizes_nb101_real-real.md; the full size is not measured)
     ),
     "nb201": dict(
         channels=8,  # benchmark 16; the full depth keeps the gradient scores' ranking, which depth-1 and -2 proxies
